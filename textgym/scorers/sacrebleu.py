@@ -1,0 +1,87 @@
+"""BLEU, chrF, chrF++ and TER through sacreBLEU, as batched sentence scorers in [0, 1].
+
+Each scorer builds its sacreBLEU metric object once and reuses it (building one re-reads tokenizer
+tables). Sentence scores use ``BLEU(effective_order=True)`` as sacreBLEU recommends for single
+sentences; TER is turned into a score as ``1 - TER/100`` clipped to [0, 1], since TER is an edit rate
+(lower is better) that exceeds 100 for long wrong hypotheses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sacrebleu.metrics import BLEU, CHRF, TER
+from sacrebleu.metrics.base import Metric
+
+from textgym.error import UnknownScorerError, suggest
+from textgym.scorers.base import CorpusScore
+
+if TYPE_CHECKING:
+    from textgym.tasks.base import Example
+
+__all__ = ["SACREBLEU_METRICS", "SacreBLEUScorer"]
+
+
+def _build(name: str) -> Metric:
+    if name == "bleu":
+        return BLEU(effective_order=True)
+    if name == "chrf":
+        return CHRF()
+    if name == "chrf++":
+        return CHRF(word_order=2)
+    return TER()
+
+
+SACREBLEU_METRICS = ("bleu", "chrf", "chrf++", "ter")
+
+
+class SacreBLEUScorer:
+    """A sacreBLEU metric as a :class:`~textgym.scorers.base.Scorer`.
+
+    Args:
+        metric: One of ``"bleu"``, ``"chrf"`` (default), ``"chrf++"``, ``"ter"``.
+
+    Example:
+        >>> from textgym.tasks.base import Example
+        >>> scorer = SacreBLEUScorer("chrf")
+        >>> ex = Example("0", "Translate:", ("Der Mann liest.",))
+        >>> scorer.score(["Der Mann liest.", ""], [ex, ex]).tolist()
+        [1.0, 0.0]
+    """
+
+    def __init__(self, metric: str = "chrf") -> None:
+        if metric not in SACREBLEU_METRICS:
+            raise UnknownScorerError(f"Unknown sacreBLEU metric {metric!r}. {suggest(metric, SACREBLEU_METRICS)}")
+        self.name = metric
+        self._metric = _build(metric)
+
+    def sentence_score(self, response: str, references: Sequence[str]) -> float:
+        """One response's score in [0, 1] against its references."""
+        raw = self._metric.sentence_score(response, list(references)).score
+        return self._normalise(raw)
+
+    def _normalise(self, raw: float) -> float:
+        value = 1.0 - raw / 100.0 if self.name == "ter" else raw / 100.0
+        # BLEU can come out as 100.00000000000004 through exp/log; clip to the documented range.
+        return min(max(value, 0.0), 1.0)
+
+    def score(self, responses: Sequence[str], examples: Sequence[Example]) -> np.ndarray:
+        """Sentence-level scores in [0, 1] (float64), one per response."""
+        return np.array(
+            [self.sentence_score(r, ex.references) for r, ex in zip(responses, examples, strict=True)],
+            dtype=np.float64,
+        )
+
+    def corpus_score(self, responses: Sequence[str], examples: Sequence[Example]) -> CorpusScore:
+        """Corpus-level score with sacreBLEU's signature (variable reference counts padded with None)."""
+        num_refs = max((len(ex.references) for ex in examples), default=1)
+        streams = [
+            [ex.references[i] if i < len(ex.references) else None for ex in examples] for i in range(num_refs)
+        ]
+        result = self._metric.corpus_score(list(responses), streams)  # type: ignore[arg-type]
+        return CorpusScore(self.name, self._normalise(result.score), result.score, str(self._metric.get_signature()))
+
+    def __repr__(self) -> str:
+        return f"SacreBLEUScorer({self.name!r})"

@@ -1,0 +1,1 @@
+"""Procedural corpora written in this repository, one module per task family."""

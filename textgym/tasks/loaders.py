@@ -1,0 +1,223 @@
+"""Loaders for real data: line-aligned text files, TSV/JSONL pairs, Multi30k, Tatoeba, Hugging Face datasets.
+
+Every loader returns plain ``(source, references)`` pairs per split, where ``references`` is a tuple
+of one or more target strings; errors name the file and what was wrong with it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from textgym.error import (
+    DataFileError,
+    DataFileNotFoundError,
+    DatasetUnavailableError,
+    MissingDependencyError,
+    UnknownDatasetError,
+    suggest,
+)
+from textgym.tasks.base import SPLITS, split_of
+
+__all__ = [
+    "Pair",
+    "load_hf_translation",
+    "load_jsonl_pairs",
+    "load_multi30k",
+    "load_parallel_files",
+    "load_tatoeba",
+    "load_tsv_pairs",
+    "read_lines",
+    "split_pairs",
+]
+
+Pair = tuple[str, tuple[str, ...]]
+PathLike = str | os.PathLike[str]
+
+
+def _check_file(path: PathLike) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        where = "it is a directory" if path.is_dir() else "no such file"
+        raise DataFileNotFoundError(f"Data file {str(path)!r} not found ({where}).")
+    return path
+
+
+def read_lines(path: PathLike) -> list[str]:
+    """Read a UTF-8 text file (``.gz`` decompressed) as lines without newlines.
+
+    Raises:
+        DataFileNotFoundError: the file does not exist.
+        DataFileError: the file is empty or not valid UTF-8 (the message gives the line number).
+    """
+    path = _check_file(path)
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as exc:  # a truncated or non-gzip file named *.gz
+        raise DataFileError(f"Could not read {str(path)!r}: {exc}.") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataFileError(
+            f"Data file {str(path)!r} is not valid UTF-8 (byte {exc.start}, line {line}: {exc.reason}). "
+            "Convert it to UTF-8, e.g. `iconv -f latin1 -t utf-8`."
+        ) from exc
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise DataFileError(f"Data file {str(path)!r} is empty; expected one sentence per line.")
+    return lines
+
+
+def load_parallel_files(source: PathLike, target: PathLike) -> list[Pair]:
+    """Pairs from two line-aligned files (line i of ``source`` translates to line i of ``target``)."""
+    src, tgt = read_lines(source), read_lines(target)
+    if len(src) != len(tgt):
+        raise DataFileError(
+            f"Parallel files are misaligned: {str(source)!r} has {len(src)} lines but {str(target)!r} has "
+            f"{len(tgt)}. Line i of one must translate line i of the other."
+        )
+    return [(s, (t,)) for s, t in zip(src, tgt, strict=True) if s.strip() and t.strip()]
+
+
+def load_tsv_pairs(path: PathLike, source_lang: str, target_lang: str) -> list[Pair]:
+    """Pairs from a tab-separated file: ``source<TAB>target[<TAB>more references]``.
+
+    A first line whose fields name languages (``en<TAB>de``) is a header that chooses the columns.
+    """
+    lines = read_lines(path)
+    header = lines[0].split("\t")
+    start, src_col, tgt_cols = 0, 0, None
+    if source_lang in header and target_lang in header:
+        start, src_col, tgt_cols = 1, header.index(source_lang), [header.index(target_lang)]
+    pairs: list[Pair] = []
+    for number, line in enumerate(lines[start:], start=start + 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2:
+            raise DataFileError(
+                f"{str(path)!r} line {number}: expected at least 2 tab-separated columns (source, target), "
+                f"got {len(fields)}: {line[:80]!r}."
+            )
+        refs = [fields[c] for c in tgt_cols] if tgt_cols else fields[1:]
+        pairs.append((fields[src_col], tuple(r for r in refs if r)))
+    return pairs
+
+
+def _jsonl_pair(obj: Any, source_lang: str, target_lang: str) -> Pair | None:
+    if not isinstance(obj, dict):
+        return None
+    if isinstance(obj.get("translation"), dict):
+        obj = obj["translation"]
+    if source_lang in obj and target_lang in obj:
+        refs = obj[target_lang]
+        return obj[source_lang], tuple(refs) if isinstance(refs, list) else (refs,)
+    if "source" in obj and ("references" in obj or "target" in obj):
+        refs = obj.get("references") or [obj["target"]]
+        return obj["source"], tuple(refs)
+    return None
+
+
+def load_jsonl_pairs(path: PathLike, source_lang: str, target_lang: str) -> list[Pair]:
+    """Pairs from JSON Lines, one object a line, in any of these shapes.
+
+    ``{"en": ..., "de": ...}``, ``{"translation": {"en": ..., "de": ...}}`` (Hugging Face), or
+    ``{"source": ..., "target": ...}`` / ``{"source": ..., "references": [...]}``.
+    """
+    pairs: list[Pair] = []
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataFileError(f"{str(path)!r} line {number} is not valid JSON: {exc.msg}.") from exc
+        pair = _jsonl_pair(obj, source_lang, target_lang)
+        if pair is None:
+            raise DataFileError(
+                f"{str(path)!r} line {number}: expected an object with keys {source_lang!r} and {target_lang!r}, "
+                f"'translation', or 'source' and 'target'/'references'; got {line[:80]!r}."
+            )
+        pairs.append(pair)
+    return pairs
+
+
+MULTI30K_SPLITS = {"train": "train", "validation": "val", "test": "test_2016_flickr"}
+MULTI30K_LANGS = ("cs", "de", "en", "fr")
+
+
+def load_multi30k(data_dir: PathLike, source_lang: str, target_lang: str) -> dict[str, list[Pair]]:
+    """Multi30k task 1 raw layout: ``{train,val,test_2016_flickr}.{lang}.gz`` in ``data_dir``.
+
+    Splits: train -> ``train``, validation -> ``val``, test -> ``test_2016_flickr``.
+    """
+    root = Path(data_dir)
+    for lang in (source_lang, target_lang):
+        if lang not in MULTI30K_LANGS:
+            raise UnknownDatasetError(f"Multi30k has no language {lang!r}. {suggest(lang, MULTI30K_LANGS)}")
+    out = {}
+    for split, stem in MULTI30K_SPLITS.items():
+        files = [root / f"{stem}.{lang}.gz" for lang in (source_lang, target_lang)]
+        files = [f if f.is_file() else f.with_suffix("") for f in files]  # accept unzipped copies too
+        out[split] = load_parallel_files(*files)
+    return out
+
+
+TATOEBA_CODES = {"de": "deu", "fr": "fra", "en": "eng"}
+
+
+def load_tatoeba(data_dir: PathLike, source_lang: str, target_lang: str) -> list[Pair]:
+    """Tatoeba pairs as packaged by LASER: ``tatoeba.{xxx}-eng.{xxx}`` and ``tatoeba.{xxx}-eng.eng``."""
+    pair = {source_lang, target_lang}
+    if "en" not in pair or not pair <= set(TATOEBA_CODES):
+        raise UnknownDatasetError(
+            f"Tatoeba (LASER layout) has English paired with 'de' or 'fr', got {source_lang!r}->{target_lang!r}. "
+            "Accepted: en<->de, en<->fr."
+        )
+    other = TATOEBA_CODES[(pair - {"en"}).pop()]
+    root = Path(data_dir)
+    files = {lang: root / f"tatoeba.{other}-eng.{TATOEBA_CODES[lang]}" for lang in pair}
+    return load_parallel_files(files[source_lang], files[target_lang])
+
+
+def split_pairs(pairs: Sequence[Pair]) -> dict[str, list[Pair]]:
+    """Split one list of pairs into train/validation/test (90/5/5) by a hash of the source text.
+
+    Equal sources always share a split, so no source sentence is in two splits.
+    """
+    out: dict[str, list[Pair]] = {split: [] for split in SPLITS}
+    for pair in pairs:
+        out[split_of(pair[0])].append(pair)
+    return out
+
+
+def load_hf_translation(name: str, config: str | None, source_lang: str, target_lang: str
+                        ) -> dict[str, list[Pair]]:
+    """Pairs from ``datasets.load_dataset(name, config)`` with a ``translation`` column or language columns."""
+    try:
+        import datasets
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"Loading dataset 'hf:{name}' needs the Hugging Face `datasets` library: pip install datasets"
+        ) from exc
+    try:
+        loaded = datasets.load_dataset(name, config)
+    except Exception as exc:  # datasets raises many types (ConnectionError, FileNotFoundError, ValueError, ...)
+        raise DatasetUnavailableError(
+            f"Could not load Hugging Face dataset {name!r} (config {config!r}): {type(exc).__name__}: {exc}. "
+            "Offline, a dataset loads only if it is already in the local cache (HF_DATASETS_OFFLINE=1) "
+            "or given as a local path."
+        ) from exc
+    out: dict[str, list[Pair]] = {}
+    for split, rows in loaded.items():
+        ours = {"valid": "validation", "dev": "validation"}.get(split, split)
+        if ours in SPLITS:
+            out[ours] = [p for row in rows if (p := _jsonl_pair(row, source_lang, target_lang)) is not None]
+    return out

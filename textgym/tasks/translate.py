@@ -1,0 +1,274 @@
+"""The translation task family: an embedded procedural corpus, or real parallel data, scored by sacreBLEU."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, overload
+
+from textgym.error import DataFileError, DataFileNotFoundError, InvalidArgumentError, UnknownDatasetError, suggest
+from textgym.scorers import SCORERS, Scorer, make_scorer
+from textgym.tasks import loaders
+from textgym.tasks.base import Example, Task, check_split, split_of
+from textgym.tasks.generators.translate import LANGUAGES, MAX_DIFFICULTY, realise, sample_plan
+
+__all__ = ["LANGUAGE_NAMES", "TranslateTask"]
+
+LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "cs": "Czech"}
+BUILTIN_DATASETS = ("builtin", "multi30k", "tatoeba")
+GENERATOR_VERSION = "translate-grammar-v0"
+# Longest English source per difficulty (words): longer plans are re-drawn, keeping episodes bounded.
+_MAX_WORDS = {1: 12, 2: 14, 3: 18, 4: 26, 5: 30}
+
+
+class _BuiltinSplit(Sequence[Example]):
+    """A lazily generated split of the procedural corpus: example ``i`` is a pure function of its index."""
+
+    def __init__(self, task: TranslateTask, split: str, size: int) -> None:
+        self._task, self._split, self._size = task, split, size
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> Example: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Example]: ...
+    def __getitem__(self, index: int | slice) -> Example | Sequence[Example]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if not -self._size <= index < self._size:
+            raise IndexError(f"{self._split} split has {self._size} examples, got index {index}")
+        return self._task._builtin_example(self._split, index % self._size)
+
+
+class TranslateTask(Task):
+    """Translation: the prompt is a sentence, the response its translation, the reward a sacreBLEU score.
+
+    ## Description
+
+    Translate a sentence from ``source_lang`` to ``target_lang``. The reward is a sacreBLEU sentence
+    score of the generated translation against the reference(s), in [0, 1].
+
+    The embedded default (``dataset="builtin"``) is a procedural English/German/French corpus generated
+    by a grammar written in this repository (:mod:`textgym.tasks.generators.translate`): several hundred
+    lexemes, gender and case, adjective agreement, verb conjugation, verb-second and verb-final word
+    order, numbers, and up to four accepted references per sentence. Splits are disjoint by construction
+    (a sentence's split is a hash of its English text).
+
+    ## Arguments
+
+    - ``source_lang``, ``target_lang``: language codes; built-in corpus: any two of ``en``, ``de``, ``fr``.
+    - ``difficulty``: 1..5 (built-in corpus only): from ~5-word present-tense clauses to ~20-word sentences
+      with subordinate and relative clauses.
+    - ``dataset``: ``"builtin"``, ``"multi30k"`` or ``"tatoeba"`` (with ``data_dir``), ``"hf:NAME"`` for
+      ``datasets.load_dataset(NAME, dataset_config)``, a ``.tsv``/``.jsonl`` file, a pair of line-aligned
+      files ``(source_file, target_file)``, or a dict mapping split names to any of those file forms.
+      A single file or pair is split 90/5/5 by a hash of the source sentence.
+    - ``scorer``: the reward metric, ``"chrf"`` (default), ``"bleu"``, ``"chrf++"`` or ``"ter"`` (1 - TER/100).
+    - ``seed``: seed of the built-in corpus (a different corpus per seed; splits stay disjoint).
+    - ``num_examples``: sizes of the built-in splits, ``{"train": 20000, "validation": 500, "test": 1000}``.
+
+    ## Version History
+
+    - v0: initial version.
+    """
+
+    name = "translate"
+
+    def __init__(
+        self,
+        source_lang: str = "en",
+        target_lang: str = "de",
+        difficulty: int = 2,
+        dataset: Any = "builtin",
+        data_dir: str | os.PathLike[str] | None = None,
+        dataset_config: str | None = None,
+        scorer: str | Scorer = "chrf",
+        seed: int = 0,
+        num_examples: Mapping[str, int] | None = None,
+    ) -> None:
+        self.source_lang, self.target_lang = source_lang, target_lang
+        self.difficulty = self._check_difficulty(difficulty)
+        self.seed = self._check_int("seed", seed, minimum=0)
+        self.scorer = make_scorer(scorer)
+        # The reward scorer doubles as its metric, so the terminal reward is not computed twice.
+        self.metric_scorers = dict(
+            {name: self.scorer if name == self.scorer.name else make_scorer(name) for name in SCORERS}
+        )
+        self.dataset = dataset
+        self._data: dict[str, list[Example]] | None = None
+        self._cache: dict[tuple[str, int], Example] = {}
+        self._sizes = {"train": 20000, "validation": 500, "test": 1000}
+        if num_examples is not None:
+            for key, value in num_examples.items():
+                check_split(key)
+                self._sizes[key] = self._check_int(f"num_examples[{key!r}]", value, minimum=1)
+        if isinstance(dataset, str) and dataset == "builtin":
+            self._check_langs(LANGUAGES)
+        else:
+            self._check_langs(tuple(LANGUAGE_NAMES))
+            self._data = self._load(dataset, data_dir, dataset_config)
+        self.prompt_template = (
+            f"Translate {LANGUAGE_NAMES[source_lang]} to {LANGUAGE_NAMES[target_lang]}:\n{{source}}\n"
+        )
+
+    # -- argument checks ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_int(name: str, value: object, minimum: int) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise InvalidArgumentError(
+                f"Expected {name} to be an int >= {minimum}, got {value!r} ({type(value).__name__})."
+            )
+        return value
+
+    @staticmethod
+    def _check_difficulty(difficulty: object) -> int:
+        if not isinstance(difficulty, int) or isinstance(difficulty, bool) or not 1 <= difficulty <= MAX_DIFFICULTY:
+            raise InvalidArgumentError(
+                f"Expected difficulty to be an int in 1..{MAX_DIFFICULTY}, got {difficulty!r} "
+                f"({type(difficulty).__name__})."
+            )
+        return difficulty
+
+    def _check_langs(self, accepted: tuple[str, ...]) -> None:
+        for key in ("source_lang", "target_lang"):
+            lang = getattr(self, key)
+            if lang not in accepted:
+                raise InvalidArgumentError(f"Unknown {key} {lang!r}. {suggest(str(lang), accepted)}")
+        if self.source_lang == self.target_lang:
+            raise InvalidArgumentError(
+                f"source_lang and target_lang are both {self.source_lang!r}; pick two different languages."
+            )
+
+    # -- data --------------------------------------------------------------------------------------------
+
+    def _load(self, dataset: Any, data_dir: Any, config: str | None) -> dict[str, list[Example]]:
+        src, tgt = self.source_lang, self.target_lang
+        if isinstance(dataset, Mapping):
+            for key in dataset:
+                check_split(key)
+            splits = {key: self._load_file_pairs(value) for key, value in dataset.items()}
+        elif isinstance(dataset, str) and dataset in ("multi30k", "tatoeba"):
+            if data_dir is None:
+                raise InvalidArgumentError(
+                    f"dataset={dataset!r} needs data_dir=, the folder holding its files "
+                    f"(e.g. data_dir='../shared/data/{'tatoeba-laser' if dataset == 'tatoeba' else dataset}')."
+                )
+            if not Path(data_dir).is_dir():
+                raise DataFileNotFoundError(f"data_dir {str(data_dir)!r} for dataset {dataset!r} is not a folder.")
+            if dataset == "multi30k":
+                splits = loaders.load_multi30k(data_dir, src, tgt)
+            else:
+                splits = loaders.split_pairs(loaders.load_tatoeba(data_dir, src, tgt))
+        elif isinstance(dataset, str) and dataset.startswith("hf:"):
+            splits = loaders.load_hf_translation(dataset[3:], config, src, tgt)
+        else:
+            splits = loaders.split_pairs(self._load_file_pairs(dataset))
+        examples = {}
+        for split, pairs in splits.items():
+            if not pairs:
+                raise DataFileError(f"Dataset {dataset!r} has no {split} examples for {src}->{tgt}.")
+            examples[split] = [
+                Example(f"{split}/{i}", self.prompt(s), refs, s, {"dataset": str(dataset)})
+                for i, (s, refs) in enumerate(pairs)
+            ]
+        return examples
+
+    def _load_file_pairs(self, spec: Any) -> list[loaders.Pair]:
+        if isinstance(spec, (tuple, list)) and len(spec) == 2:
+            return loaders.load_parallel_files(spec[0], spec[1])
+        if isinstance(spec, (str, os.PathLike)):
+            path = Path(spec)
+            suffixes = [s for s in path.suffixes if s != ".gz"]
+            kind = suffixes[-1] if suffixes else ""
+            if kind in (".tsv", ".jsonl") or path.exists():
+                if kind == ".tsv":
+                    return loaders.load_tsv_pairs(path, self.source_lang, self.target_lang)
+                if kind == ".jsonl":
+                    return loaders.load_jsonl_pairs(path, self.source_lang, self.target_lang)
+                raise DataFileError(
+                    f"Cannot tell the format of {str(path)!r}; expected a .tsv or .jsonl file (optionally .gz), "
+                    "or a (source_file, target_file) pair."
+                )
+            if isinstance(spec, str) and os.sep not in spec and "." not in spec:
+                accepted = (*BUILTIN_DATASETS, "hf:<name>")
+                raise UnknownDatasetError(f"Unknown dataset {spec!r}. {suggest(spec, accepted)}")
+            raise DataFileNotFoundError(f"Dataset file {str(spec)!r} not found.")
+        raise InvalidArgumentError(
+            f"Expected dataset to be a name, a path, a (source_file, target_file) pair or a dict of splits, "
+            f"got {spec!r} ({type(spec).__name__})."
+        )
+
+    def prompt(self, source: str) -> str:
+        """Format ``source`` with the prompt template."""
+        return self.prompt_template.format(source=source)
+
+    def _builtin_example(self, split: str, index: int) -> Example:
+        cached = self._cache.get((split, index))
+        if cached is None:
+            cached = self._cache[(split, index)] = self._generate(split, index)
+        return cached
+
+    def _generate(self, split: str, index: int) -> Example:
+        langs = (self.source_lang, self.target_lang)
+        for attempt in range(1000):
+            rng = random.Random(f"{GENERATOR_VERSION}/{self.seed}/{self.difficulty}/{split}/{index}/{attempt}")
+            plan = sample_plan(rng, self.difficulty)
+            english = realise(plan, "en")[0]
+            if split_of(english) != split or len(english.split()) > _MAX_WORDS[self.difficulty]:
+                continue
+            source = realise(plan, langs[0])[0]
+            meta = {"difficulty": self.difficulty, "english": english}
+            return Example(f"{split}/{index}", self.prompt(source), tuple(realise(plan, langs[1])), source, meta)
+        raise AssertionError(f"no {split} sentence after 1000 draws")  # internal invariant: p(split) >= 5%
+
+    def examples(self, split: str) -> Sequence[Example]:
+        """The examples of ``split`` (generated on access for the built-in corpus)."""
+        check_split(split)
+        if self._data is None:
+            return _BuiltinSplit(self, split, self._sizes[split])
+        if split not in self._data:
+            raise InvalidArgumentError(
+                f"Dataset {self.dataset!r} has no {split!r} split. Available: {sorted(self._data)}."
+            )
+        return self._data[split]
+
+    # -- tokenizer training ------------------------------------------------------------------------------
+
+    def tokenizer_texts(self) -> Iterator[str]:
+        """Training prompts and references; the built-in corpus uses all its languages and difficulties.
+
+        One tokenizer then serves every direction and difficulty of the built-in corpus, so switching
+        ``target_lang`` or ``difficulty`` keeps the action space.
+        """
+        if self._data is not None:
+            for ex in self._data.get("train", []):
+                yield ex.prompt
+                yield from ex.references
+            return
+        templates = [f"Translate {LANGUAGE_NAMES[a]} to {LANGUAGE_NAMES[b]}:" for a in LANGUAGES for b in LANGUAGES]
+        for _ in range(200):  # repeated so that BPE learns the instruction words as whole tokens
+            yield from templates
+        for difficulty in range(1, MAX_DIFFICULTY + 1):
+            for index in range(1000):
+                plan = sample_plan(random.Random(f"{GENERATOR_VERSION}/tokenizer/{difficulty}/{index}"), difficulty)
+                for lang in LANGUAGES:
+                    yield from realise(plan, lang)
+
+    def tokenizer_fingerprint(self) -> str:
+        """Cache key of the default tokenizer: the generator version, or a hash of the training data."""
+        if self._data is None:
+            return GENERATOR_VERSION
+        digest = hashlib.sha256()
+        for text in self.tokenizer_texts():
+            digest.update(text.encode("utf-8") + b"\0")
+        return f"data-{digest.hexdigest()}"
+
+    def __repr__(self) -> str:
+        return (f"TranslateTask({self.source_lang}->{self.target_lang}, dataset={self.dataset!r}, "
+                f"difficulty={self.difficulty}, scorer={self.scorer.name!r})")

@@ -1,0 +1,125 @@
+"""Tokenizers: the default BPE tokenizer trained on a task, and Hugging Face tokenizers by name/path/instance.
+
+The default is a byte-level BPE (``tokenizers``) trained on the task's training texts. Byte-level BPE
+round-trips any UTF-8 text exactly (decode(encode(x)) == x), which the environment relies on: feeding
+the reference's tokens must reproduce the reference string. Trained tokenizers are cached as JSON under
+:func:`cache_dir` keyed by the task's fingerprint, so a second ``gym.make`` loads in milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textgym.error import InvalidArgumentError, TokenizerError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from textgym.tasks.base import Task
+
+__all__ = ["DEFAULT_VOCAB_SIZE", "SPECIAL_TOKENS", "build_tokenizer", "cache_dir", "load_tokenizer",
+           "train_bpe_tokenizer"]
+
+DEFAULT_VOCAB_SIZE = 2048
+SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+
+
+def cache_dir() -> Path:
+    """Where trained tokenizers are cached: ``$TEXTGYM_CACHE_DIR`` or ``~/.cache/textgym``."""
+    root = os.environ.get("TEXTGYM_CACHE_DIR") or Path.home() / ".cache" / "textgym"
+    return Path(root)
+
+
+def _wrap(path: Path) -> PreTrainedTokenizerBase:
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(tokenizer_file=str(path), clean_up_tokenization_spaces=False, **SPECIAL_TOKENS)
+
+
+def train_bpe_tokenizer(texts: Iterable[str], path: str | os.PathLike[str], vocab_size: int = DEFAULT_VOCAB_SIZE
+                        ) -> PreTrainedTokenizerBase:
+    """Train a byte-level BPE tokenizer on ``texts``, write its JSON to ``path`` and return it wrapped.
+
+    Deterministic: the same texts in the same order give a byte-identical file.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < 300:
+        raise InvalidArgumentError(
+            f"Expected vocab_size to be an int >= 300 (256 byte symbols + specials), got {vocab_size!r}."
+        )
+    tokenizer = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS.values()),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write to a temporary file then rename, so a concurrent reader never sees a half-written file.
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        tmp_path = Path(tmp.name)
+    tokenizer.save(str(tmp_path))
+    tmp_path.replace(path)
+    return _wrap(path)
+
+
+def build_tokenizer(task: Task, vocab_size: int = DEFAULT_VOCAB_SIZE, directory: str | os.PathLike[str] | None = None
+                    ) -> PreTrainedTokenizerBase:
+    """The default tokenizer of ``task``: loaded from the cache, or trained on its texts and cached."""
+    key = hashlib.sha256(f"{task.tokenizer_fingerprint()}|bpe|{vocab_size}".encode()).hexdigest()[:20]
+    path = Path(directory or cache_dir()) / "tokenizers" / f"{task.name}-{key}.json"
+    if path.is_file():
+        return _wrap(path)
+    return train_bpe_tokenizer(task.tokenizer_texts(), path, vocab_size)
+
+
+def load_tokenizer(spec: Any, task: Task) -> PreTrainedTokenizerBase:
+    """Resolve the env's ``tokenizer`` argument.
+
+    Args:
+        spec: ``None`` (the task's default BPE), a Hugging Face tokenizer instance, or a name or local
+            path for ``transformers.AutoTokenizer.from_pretrained``.
+        task: The task whose texts train the default tokenizer.
+
+    Raises:
+        TokenizerError: if the tokenizer cannot be loaded or has no EOS token.
+    """
+    from transformers import PreTrainedTokenizerBase
+
+    if spec is None:
+        tokenizer = build_tokenizer(task)
+    elif isinstance(spec, PreTrainedTokenizerBase):
+        tokenizer = spec
+    elif isinstance(spec, (str, os.PathLike)):
+        from transformers import AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(spec))
+        except (OSError, ValueError) as exc:
+            raise TokenizerError(
+                f"Could not load tokenizer {str(spec)!r}: {exc}. Pass a local directory with tokenizer files, a "
+                "name already in the Hugging Face cache, a PreTrainedTokenizerBase instance, or None for the "
+                "task's default BPE tokenizer."
+            ) from exc
+    else:
+        raise TokenizerError(
+            f"Expected tokenizer to be None, a name/path string or a PreTrainedTokenizerBase, got {spec!r} "
+            f"({type(spec).__name__})."
+        )
+    if tokenizer.eos_token_id is None:
+        raise TokenizerError(
+            f"Tokenizer {getattr(tokenizer, 'name_or_path', '') or type(tokenizer).__name__!r} has no EOS token "
+            "(eos_token_id is None); episodes could never end by choice. Set one, e.g. "
+            "tokenizer.add_special_tokens({'eos_token': '</s>'})."
+        )
+    return tokenizer
