@@ -22,7 +22,7 @@ class Agent(Protocol):
         state: tuple[np.ndarray, ...] | None = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+    ) -> tuple[np.ndarray | np.integer, tuple[np.ndarray, ...] | None]:
         """Return the action(s) for ``observation`` and the next recurrent state (None if stateless)."""
         ...
 

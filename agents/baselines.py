@@ -30,7 +30,7 @@ class RandomAgent:
         self._rng = np.random.default_rng(seed)
 
     def predict(self, observation: dict[str, np.ndarray], state: Any = None, episode_start: Any = None,
-                deterministic: bool = False) -> tuple[np.ndarray, None]:
+                deterministic: bool = False) -> tuple[np.int64, None]:
         """A uniformly random token id (``deterministic`` has no effect)."""
         return np.int64(self._rng.integers(self.action_space.n) + self.action_space.start), None
 
@@ -53,7 +53,7 @@ class ReferenceAgent:
         self.env = unwrapped
 
     def predict(self, observation: dict[str, np.ndarray], state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, None]:
+                deterministic: bool = True) -> tuple[np.int64, None]:
         """The reference token at the position the observation has reached."""
         actions = self.env.reference_actions()  # type: ignore[attr-defined]
         position = _response_length(observation, self.env.max_prompt_tokens)  # type: ignore[attr-defined]

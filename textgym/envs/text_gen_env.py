@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 import warnings
-from typing import Any, ClassVar, SupportsFloat
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -83,7 +83,7 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
     - v0: initial version.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"], "render_fps": 4}  # noqa: RUF012 - gym.Env API
 
     def __init__(
         self,
@@ -125,7 +125,10 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
         self.eos_token_id = int(self.tokenizer.eos_token_id)
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = int(pad if pad is not None else self.eos_token_id)
-        self.observation_space = observation_space(self.vocab_size, self.max_prompt_tokens, self.max_new_tokens)
+        # gym.Env types observation_space as Space[ObsType]; a Dict space is one, but mypy cannot see it.
+        self.observation_space = observation_space(  # type: ignore[assignment]
+            self.vocab_size, self.max_prompt_tokens, self.max_new_tokens
+        )
         self.action_space = action_space(self.vocab_size)
 
         self._examples = self.task.examples(self.split)
@@ -219,7 +222,7 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
         """The decoded response so far (special tokens such as EOS dropped)."""
         start = self.max_prompt_tokens
         ids = self._input_ids[start : start + self._num_generated].tolist()
-        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))
 
     def reference_actions(self, reference: int = 0) -> list[int]:
         """Token ids that spell reference ``reference`` of the current example, then EOS (the oracle's actions)."""

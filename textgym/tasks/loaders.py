@@ -164,8 +164,15 @@ def load_multi30k(data_dir: PathLike, source_lang: str, target_lang: str) -> dic
             raise UnknownDatasetError(f"Multi30k has no language {lang!r}. {suggest(lang, MULTI30K_LANGS)}")
     out = {}
     for split, stem in MULTI30K_SPLITS.items():
-        files = [root / f"{stem}.{lang}.gz" for lang in (source_lang, target_lang)]
-        files = [f if f.is_file() else f.with_suffix("") for f in files]  # accept unzipped copies too
+        files = []
+        for lang in (source_lang, target_lang):
+            gz = root / f"{stem}.{lang}.gz"
+            if not gz.is_file() and not gz.with_suffix("").is_file():  # accept unzipped copies too
+                raise DataFileNotFoundError(
+                    f"Multi30k file {gz.name!r} (or {gz.with_suffix('').name!r}) not found in {str(root)!r}; expected "
+                    "the task-1 raw layout {train,val,test_2016_flickr}.{lang}.gz."
+                )
+            files.append(gz if gz.is_file() else gz.with_suffix(""))
         out[split] = load_parallel_files(*files)
     return out
 
@@ -198,9 +205,13 @@ def split_pairs(pairs: Sequence[Pair]) -> dict[str, list[Pair]]:
     return out
 
 
-def load_hf_translation(name: str, config: str | None, source_lang: str, target_lang: str
-                        ) -> dict[str, list[Pair]]:
-    """Pairs from ``datasets.load_dataset(name, config)`` with a ``translation`` column or language columns."""
+def load_hf_translation(name: str, config: str | None, source_lang: str, target_lang: str,
+                        **load_kwargs: Any) -> dict[str, list[Pair]]:
+    """Pairs from ``datasets.load_dataset(name, config, **load_kwargs)``.
+
+    Rows need a ``translation`` column (``{"en": ..., "de": ...}``, as WMT datasets have) or one column per
+    language, or ``source``/``target`` columns.
+    """
     try:
         import datasets
     except ImportError as exc:
@@ -208,7 +219,7 @@ def load_hf_translation(name: str, config: str | None, source_lang: str, target_
             f"Loading dataset 'hf:{name}' needs the Hugging Face `datasets` library: pip install datasets"
         ) from exc
     try:
-        loaded = datasets.load_dataset(name, config)
+        loaded = datasets.load_dataset(name, config, **load_kwargs)
     except Exception as exc:  # datasets raises many types (ConnectionError, FileNotFoundError, ValueError, ...)
         raise DatasetUnavailableError(
             f"Could not load Hugging Face dataset {name!r} (config {config!r}): {type(exc).__name__}: {exc}. "
@@ -220,4 +231,9 @@ def load_hf_translation(name: str, config: str | None, source_lang: str, target_
         ours = {"valid": "validation", "dev": "validation"}.get(split, split)
         if ours in SPLITS:
             out[ours] = [p for row in rows if (p := _jsonl_pair(row, source_lang, target_lang)) is not None]
+    if not any(out.values()):
+        raise DataFileError(
+            f"Hugging Face dataset {name!r} has no rows with a 'translation' column or {source_lang!r} and "
+            f"{target_lang!r} columns in its splits {sorted(loaded)}."
+        )
     return out

@@ -65,8 +65,8 @@ class TranslateTask(Task):
     - ``difficulty``: 1..5 (built-in corpus only): from ~5-word present-tense clauses to ~20-word sentences
       with subordinate and relative clauses.
     - ``dataset``: ``"builtin"``, ``"multi30k"`` or ``"tatoeba"`` (with ``data_dir``), ``"hf:NAME"`` for
-      ``datasets.load_dataset(NAME, dataset_config)``, a ``.tsv``/``.jsonl`` file, a pair of line-aligned
-      files ``(source_file, target_file)``, or a dict mapping split names to any of those file forms.
+      ``datasets.load_dataset(NAME, dataset_config, **dataset_kwargs)``, a ``.tsv``/``.jsonl`` file, a pair of
+      line-aligned files ``(source_file, target_file)``, or a dict mapping split names to any of those file forms.
       A single file or pair is split 90/5/5 by a hash of the source sentence.
     - ``scorer``: the reward metric, ``"chrf"`` (default), ``"bleu"``, ``"chrf++"`` or ``"ter"`` (1 - TER/100).
     - ``seed``: seed of the built-in corpus (a different corpus per seed; splits stay disjoint).
@@ -87,6 +87,7 @@ class TranslateTask(Task):
         dataset: Any = "builtin",
         data_dir: str | os.PathLike[str] | None = None,
         dataset_config: str | None = None,
+        dataset_kwargs: Mapping[str, Any] | None = None,
         scorer: str | Scorer = "chrf",
         seed: int = 0,
         num_examples: Mapping[str, int] | None = None,
@@ -111,7 +112,7 @@ class TranslateTask(Task):
             self._check_langs(LANGUAGES)
         else:
             self._check_langs(tuple(LANGUAGE_NAMES))
-            self._data = self._load(dataset, data_dir, dataset_config)
+            self._data = self._load(dataset, data_dir, dataset_config, dict(dataset_kwargs or {}))
         self.prompt_template = (
             f"Translate {LANGUAGE_NAMES[source_lang]} to {LANGUAGE_NAMES[target_lang]}:\n{{source}}\n"
         )
@@ -147,7 +148,8 @@ class TranslateTask(Task):
 
     # -- data --------------------------------------------------------------------------------------------
 
-    def _load(self, dataset: Any, data_dir: Any, config: str | None) -> dict[str, list[Example]]:
+    def _load(self, dataset: Any, data_dir: Any, config: str | None, hf_kwargs: dict[str, Any]
+              ) -> dict[str, list[Example]]:
         src, tgt = self.source_lang, self.target_lang
         if isinstance(dataset, Mapping):
             for key in dataset:
@@ -166,7 +168,7 @@ class TranslateTask(Task):
             else:
                 splits = loaders.split_pairs(loaders.load_tatoeba(data_dir, src, tgt))
         elif isinstance(dataset, str) and dataset.startswith("hf:"):
-            splits = loaders.load_hf_translation(dataset[3:], config, src, tgt)
+            splits = loaders.load_hf_translation(dataset[3:], config, src, tgt, **hf_kwargs)
         else:
             splits = loaders.split_pairs(self._load_file_pairs(dataset))
         examples = {}

@@ -235,19 +235,25 @@ _FR_CONTRACT = {("de", "le"): "du", ("de", "les"): "des", ("à", "le"): "au", ("
 def fr_join(tokens: list[str]) -> list[str]:
     """Apply French contraction (de le -> du) then elision (le homme -> l'homme) to a token list."""
     merged: list[str] = []
-    for token in tokens:
-        if merged and (merged[-1], token) in _FR_CONTRACT:
+    for i, token in enumerate(tokens):
+        following = tokens[i + 1] if i + 1 < len(tokens) else ""
+        # "le" before a vowel elides (de l'hôtel) instead of contracting (du parc).
+        if merged and (merged[-1], token) in _FR_CONTRACT and not (token == "le" and _fr_elides(following)):
             merged[-1] = _FR_CONTRACT[(merged[-1], token)]
         else:
             merged.append(token)
     out: list[str] = []
     for token in merged:
-        if (out and out[-1] in _FR_ELIDE and token[:1].lower().startswith(_FR_VOWEL_START)
-                and not token.startswith(_FR_NO_ELISION)):
+        if out and out[-1] in _FR_ELIDE and _fr_elides(token):
             out[-1] = _FR_ELIDE[out[-1]] + token
         else:
             out.append(token)
     return out
+
+
+def _fr_elides(word: str) -> bool:
+    """Whether a preceding le/de/que/... elides before ``word``."""
+    return word[:1].lower().startswith(_FR_VOWEL_START) and not word.startswith(_FR_NO_ELISION)
 
 
 _DE_CONTRACT = {

@@ -1,0 +1,46 @@
+"""Baseline agents and the Agent protocol."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import textgym  # noqa: F401
+from agents import Agent, RandomAgent, ReferenceAgent
+from textgym.error import InvalidArgumentError
+
+
+def test_agents_meet_the_protocol_and_sb3_models_would_too():
+    env = gym.make("TextGen-Translate-v0")
+    assert isinstance(RandomAgent(env.action_space), Agent)
+    assert isinstance(ReferenceAgent(env), Agent)
+    from stable_baselines3 import PPO
+
+    assert "deterministic" in PPO.predict.__code__.co_varnames  # same signature family as Agent.predict
+
+
+def test_random_agent_is_seeded_and_in_range():
+    space = gym.spaces.Discrete(50)
+    a, b = RandomAgent(space, seed=3), RandomAgent(space, seed=3)
+    draws = [int(a.predict({})[0]) for _ in range(200)]
+    assert draws == [int(b.predict({})[0]) for _ in range(200)]
+    assert min(draws) >= 0 and max(draws) < 50 and len(set(draws)) > 30
+
+
+def test_reference_agent_follows_the_observation_position():
+    env = gym.make("TextGen-Translate-v0")
+    agent = ReferenceAgent(env)
+    obs, _ = env.reset(seed=2)
+    ref = env.unwrapped.reference_actions()
+    assert agent.predict(obs)[0] == ref[0]
+    obs, *_ = env.step(ref[0])
+    obs, *_ = env.step(ref[1])
+    assert agent.predict(obs)[0] == ref[2]
+
+
+def test_bad_agent_arguments():
+    with pytest.raises(InvalidArgumentError, match=r"RandomAgent needs a Discrete action space, got Box"):
+        RandomAgent(gym.spaces.Box(0, 1, (2,), np.float32))
+    with pytest.raises(InvalidArgumentError, match=r"ReferenceAgent needs a textgym env .* got CartPoleEnv"):
+        ReferenceAgent(gym.make("CartPole-v1"))

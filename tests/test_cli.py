@@ -1,0 +1,34 @@
+"""The ``textgym`` command."""
+
+from __future__ import annotations
+
+import pytest
+
+from textgym.cli import evaluate, main
+from textgym.error import InvalidArgumentError
+
+
+def test_evaluate_reference_and_random():
+    ref = evaluate("TextGen-Translate-v0", "reference", episodes=20)
+    assert ref["mean_reward"] == 1.0 and ref["corpus"]["chrf"][0] == pytest.approx(100.0)
+    assert ref["corpus"]["bleu"][1].startswith("nrefs:")
+    rnd = evaluate("TextGen-Translate-v0", "random", episodes=20)
+    assert rnd["mean_reward"] < 0.25 and rnd["corpus"]["bleu"][0] < 5
+
+
+def test_main_prints_table_and_signatures(capsys):
+    assert main(["evaluate", "--episodes", "5", "--env-kwarg", "target_lang=fr", "--env-kwarg", "difficulty=3"]) == 0
+    out = capsys.readouterr().out
+    assert "reference    1.000  100.0  100.0  100.0    0.0" in out and "sacreBLEU chrf: nrefs:" in out
+    assert main(["show", "--num", "2"]) == 0
+    assert "[train/0]" in capsys.readouterr().out
+
+
+def test_bad_cli_input():
+    expected = r"Expected episodes in 1..500 \(the validation split's size\), got 0"
+    with pytest.raises(InvalidArgumentError, match=expected):
+        evaluate("TextGen-Translate-v0", "reference", episodes=0)
+    with pytest.raises(InvalidArgumentError, match=r"Expected --env-kwarg KEY=VALUE, got 'difficulty'"):
+        main(["evaluate", "--env-kwarg", "difficulty"])
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--agents", "oracle"])
