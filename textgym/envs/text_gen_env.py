@@ -312,4 +312,5 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
             "references": list(self._example.references),
             "example_id": self._example.id,
             "num_tokens": self._num_generated,
+            **self.task.episode_info(response, self._example),
         }

@@ -146,31 +146,46 @@ def _set_limits(config, timeout):
 
 
 def _encoder():
-    """A strict literal encoder bound to the builtins as they are *before* the program runs."""
-    _type, _repr, _isfinite = type, repr, float.__repr__
-    scalars = (int, bool, str, bytes)
+    """A literal encoder bound to the builtins as they are *before* the program runs.
+
+    Values are read through the builtin types' own methods (``int.__repr__``, ``dict.items``, ...), never
+    through the object's, so a subclass (``Counter``, a namedtuple, or a hostile ``int`` whose ``__eq__``
+    always says yes) is encoded as its genuine contents; anything else is rejected.
+    """
+    _isinstance, _type, _float_repr = isinstance, type, float.__repr__
+    readers = [
+        (bool, bool.__repr__), (int, int.__repr__), (str, str.__repr__), (bytes, bytes.__repr__),
+        (complex, complex.__repr__),
+    ]
+    list_iter, tuple_iter, dict_items, set_iter, frozenset_iter = (
+        list.__iter__, tuple.__iter__, dict.items, set.__iter__, frozenset.__iter__
+    )
 
     def encode(value, depth=0):
-        t = _type(value)
         if depth > 64:
             raise ValueError("nested too deeply")
-        if value is None or t in scalars:
-            return _repr(value)
-        if t is float:
-            text = _isfinite(value)
+        if value is None:
+            return "None"
+        if _isinstance(value, float):
+            text = _float_repr(value)
             if text in ("inf", "-inf", "nan"):
                 raise ValueError(f"non-finite float {text}")
             return text
-        if t is list:
-            return "[" + ", ".join(encode(v, depth + 1) for v in value) + "]"
-        if t is tuple:
-            items = [encode(v, depth + 1) for v in value]
+        for base, reader in readers:
+            if _isinstance(value, base):
+                return reader(value)
+        if _isinstance(value, list):
+            return "[" + ", ".join(encode(v, depth + 1) for v in list_iter(value)) + "]"
+        if _isinstance(value, tuple):
+            items = [encode(v, depth + 1) for v in tuple_iter(value)]
             return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-        if t is dict:
-            return "{" + ", ".join(f"{encode(k, depth + 1)}: {encode(v, depth + 1)}" for k, v in value.items()) + "}"
-        if t in (set, frozenset):
-            return "{" + ", ".join(encode(v, depth + 1) for v in value) + "}" if value else "set()"
-        raise TypeError(f"return value of type {t.__name__} is not a plain literal")
+        if _isinstance(value, dict):
+            pairs = (f"{encode(k, depth + 1)}: {encode(v, depth + 1)}" for k, v in dict_items(value))
+            return "{" + ", ".join(pairs) + "}"
+        if _isinstance(value, (set, frozenset)):
+            items = [encode(v, depth + 1) for v in (set_iter if _isinstance(value, set) else frozenset_iter)(value)]
+            return "{" + ", ".join(items) + "}" if items else "set()"
+        raise TypeError(f"return value of type {_type(value).__name__} is not a plain literal")
 
     return encode
 
@@ -190,9 +205,9 @@ def _harness(job):
         emit({"program_error": exc_name(exc), "message": str(exc)[:300]})
         _exit(0)
     try:
-        if job.get("setup"):
-            _exec(_compile(job["setup"], "<setup>", "exec"), namespace)
         _exec(code, namespace)
+        if job.get("setup"):  # after the program, as MBPP's harness does: its setup may use the program's classes
+            _exec(_compile(job["setup"], "<setup>", "exec"), namespace)
         for name, value in job.get("bind", {}).items():
             namespace[name] = namespace[value]
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from the program count as errors too

@@ -26,15 +26,31 @@ import sysconfig
 import threading
 import warnings
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from textgym.error import InvalidArgumentError, TextGymError, suggest
+from textgym.scorers.base import CorpusScore
 
-__all__ = ["CodeJob", "CodeTest", "ExecResult", "Sandbox", "SandboxConfig", "SandboxError", "code_tests_from_asserts"]
+if TYPE_CHECKING:
+    from textgym.tasks.base import Example
+
+__all__ = [
+    "CodeExecScorer",
+    "CodeJob",
+    "CodeTest",
+    "ExecResult",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxError",
+    "code_tests_from_asserts",
+]
 
 WORKER = Path(__file__).with_name("_sandbox_worker.py")
 ISOLATION_MODES = ("auto", "namespaces", "fallback")
@@ -382,3 +398,75 @@ def _verdict(test: CodeTest, record: dict[str, Any] | None, outcome: str) -> tup
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return False, "wrong_answer"
     return (True, "") if actual == expected else (False, "wrong_answer")
+
+
+class CodeExecScorer:
+    """Scores code responses by running each example's tests in a :class:`Sandbox`.
+
+    The program is ``example.meta["prefix"] + response``; the tests, setup code, name bindings and timeout
+    come from ``example.meta`` (``tests``, ``setup``, ``bind``, ``timeout``). Results are cached per
+    (example, response), so the reward and the episode's ``info`` share one run.
+
+    Args:
+        partial_credit: Score the fraction of tests passed (``name="pass_rate"``); False scores 1 only when
+            every test passes (``name="pass"``).
+        config: Sandbox limits (ignored when ``sandbox`` is given).
+        sandbox: A sandbox to share between scorers.
+        num_workers: Worker processes of a new sandbox (default: the number of cores).
+    """
+
+    def __init__(self, partial_credit: bool = True, config: SandboxConfig | None = None, sandbox: Sandbox | None = None,
+                 num_workers: int | None = None) -> None:
+        self.partial_credit = bool(partial_credit)
+        self.name = "pass_rate" if self.partial_credit else "pass"
+        self.sandbox = sandbox or Sandbox(config, num_workers)
+        self._cache: OrderedDict[tuple[str, str], ExecResult] = OrderedDict()
+
+    def sibling(self, partial_credit: bool) -> CodeExecScorer:
+        """A scorer with the other credit rule sharing this one's sandbox and result cache."""
+        other = CodeExecScorer(partial_credit, sandbox=self.sandbox)
+        other._cache = self._cache
+        return other
+
+    @staticmethod
+    def job(response: str, example: Example) -> CodeJob:
+        """The sandbox job that checks ``response`` for ``example``."""
+        meta = example.meta
+        return CodeJob(meta.get("prefix", "") + response, tuple(meta["tests"]), meta.get("setup", ""),
+                       meta.get("timeout"), dict(meta.get("bind", {})))
+
+    def results(self, responses: Sequence[str], examples: Sequence[Example]) -> list[ExecResult]:
+        """Sandbox results for each response (cached ones reused; the rest run as one parallel batch)."""
+        keys = [(ex.id, r) for r, ex in zip(responses, examples, strict=True)]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if missing:
+            by_key = {(ex.id, r): (r, ex) for r, ex in zip(responses, examples, strict=True)}
+            fresh = self.sandbox.run([self.job(*by_key[k]) for k in missing])
+            for key, result in zip(missing, fresh, strict=True):
+                self._cache[key] = result
+            while len(self._cache) > 4096:
+                self._cache.popitem(last=False)
+        return [self._cache[k] for k in keys]
+
+    def score(self, responses: Sequence[str], examples: Sequence[Example]) -> np.ndarray:
+        """Fraction of tests passed (or 1/0 without partial credit) per response."""
+        results = self.results(responses, examples)
+        if self.partial_credit:
+            return np.array([r.pass_rate for r in results], dtype=np.float64)
+        return np.array([float(bool(r.passed) and all(r.passed)) for r in results], dtype=np.float64)
+
+    def corpus_score(self, responses: Sequence[str], examples: Sequence[Example]) -> CorpusScore:
+        """pass@1: the share of responses that pass all their tests."""
+        results = self.results(responses, examples)
+        value = float(np.mean([bool(r.passed) and all(r.passed) for r in results])) if results else 0.0
+        signature = (f"pass@1|isolation:{self.sandbox.isolation}|timeout:{self.sandbox.config.timeout_s}s|"
+                     f"memory:{self.sandbox.config.memory_mb}MB")
+        return CorpusScore("pass@1", value, 100.0 * value, signature)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"partial_credit": self.partial_credit, "name": self.name, "sandbox": self.sandbox,
+                "_cache": OrderedDict()}
+
+    def __repr__(self) -> str:
+        return f"CodeExecScorer(partial_credit={self.partial_credit})"
+

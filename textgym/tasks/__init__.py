@@ -12,7 +12,10 @@ from textgym.tasks.base import SPLITS, Example, Task
 __all__ = ["SPLITS", "TASKS", "Example", "Task", "make_task"]
 
 # Task families by name, as string entry points so that importing textgym stays light.
-TASKS = {"translate": "textgym.tasks.translate:TranslateTask"}
+TASKS = {
+    "translate": "textgym.tasks.translate:TranslateTask",
+    "code": "textgym.tasks.code:CodeTask",
+}
 
 
 def make_task(name: str, **kwargs: Any) -> Task:

