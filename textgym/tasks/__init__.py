@@ -15,6 +15,7 @@ __all__ = ["SPLITS", "TASKS", "Example", "Task", "make_task"]
 TASKS = {
     "translate": "textgym.tasks.translate:TranslateTask",
     "code": "textgym.tasks.code:CodeTask",
+    "dialogue": "textgym.tasks.dialogue:DialogueTask",
 }
 
 

@@ -25,7 +25,11 @@ from textgym.tasks.base import SPLITS, split_of
 
 __all__ = [
     "CodeRecord",
+    "Dialogue",
     "Pair",
+    "load_chitchat",
+    "load_chitchat_json",
+    "load_dialogues_jsonl",
     "load_hf_translation",
     "load_humaneval",
     "load_jsonl_pairs",
@@ -319,4 +323,81 @@ def load_mbpp(data_dir: PathLike, sanitized: bool = False) -> dict[str, list[Cod
         rows = [{"task_id": r["task_id"], "text": r["text"], "code": r["code"], "setup": r["test_setup_code"],
                  "tests": r["test_list"], "challenge_tests": r.get("challenge_test_list") or []} for r in raw]
     return {split: [r for r in rows if r["task_id"] in ids] for split, ids in MBPP_SPLITS.items()}
+
+
+# -- dialogue datasets ----------------------------------------------------------------------------------------
+
+Dialogue = tuple[str, tuple[tuple[str, str], ...]]  # (id, ((speaker, text), ...))
+CHITCHAT_FILE = "chitchat_2party_min6turns.jsonl.gz"
+
+
+def _speaker(value: Any, order: dict[Any, str]) -> str:
+    """Speaker label: a name as given, or A, B, C, ... for ids (ints, uuids) in order of appearance."""
+    if isinstance(value, str) and len(value) <= 20 and not value.isdigit():
+        return value
+    return order.setdefault(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[len(order) % 26])
+
+
+def load_dialogues_jsonl(path: PathLike) -> list[Dialogue]:
+    """Dialogues from JSON Lines: ``{"id"?: str, "turns": [{"speaker": ..., "text": ...}, ...]}`` per line."""
+    dialogues = []
+    for number, row in enumerate(_read_jsonl(path), start=1):
+        turns = row.get("turns") if isinstance(row, dict) else None
+        if not isinstance(turns, list) or not all(isinstance(t, dict) and "text" in t for t in turns):
+            raise DataFileError(
+                f"{str(path)!r} record {number}: expected {{'turns': [{{'speaker': ..., 'text': ...}}, ...]}}, "
+                f"got {str(row)[:80]!r}."
+            )
+        order: dict[Any, str] = {}
+        parsed = tuple((_speaker(t.get("speaker", i % 2), order), str(t["text"])) for i, t in enumerate(turns))
+        dialogues.append((str(row.get("id", number)), parsed))
+    return dialogues
+
+
+def load_chitchat_json(path: PathLike) -> list[Dialogue]:
+    """The original Chit-Chat JSON (``chitchat_dataset/dataset.json``): ``{id: {"messages": [[msg, ...], ...]}}``.
+
+    Each inner list is one sender's messages in a row; they are joined with spaces, and consecutive groups of
+    the same sender are merged into one turn (as in the shared JSONL derivation).
+    """
+    try:
+        raw = json.loads("\n".join(read_lines(path)))
+    except json.JSONDecodeError as exc:
+        raise DataFileError(f"{str(path)!r} is not valid JSON: {exc.msg}.") from exc
+    if not isinstance(raw, dict):
+        raise DataFileError(f"{str(path)!r}: expected an object of conversations keyed by id.")
+    dialogues = []
+    for conv_id, conv in raw.items():
+        order: dict[Any, str] = {}
+        turns: list[tuple[str, str]] = []
+        for group in conv.get("messages", []):
+            if not group:
+                continue
+            sender = group[0].get("sender")  # a uuid: speakers become A, B, ... in order of appearance
+            speaker = order.setdefault(sender, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[len(order) % 26])
+            text = " ".join(m.get("text", "") for m in group).strip()
+            if turns and turns[-1][0] == speaker:
+                turns[-1] = (speaker, f"{turns[-1][1]} {text}")
+            elif text:
+                turns.append((speaker, text))
+        if len(turns) >= 2:
+            dialogues.append((str(conv_id), tuple(turns)))
+    return dialogues
+
+
+def load_chitchat(data_dir: PathLike | None = None) -> list[Dialogue]:
+    """Chit-Chat dialogues from ``data_dir`` (the shared JSONL) or, without one, the ``chitchat-dataset`` wheel."""
+    if data_dir is not None:
+        path = Path(data_dir) / CHITCHAT_FILE
+        if not path.is_file():
+            raise DataFileNotFoundError(f"{CHITCHAT_FILE} not found in {str(data_dir)!r}.")
+        return load_dialogues_jsonl(path)
+    try:
+        import chitchat_dataset  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "dataset='chitchat' needs data_dir= (a folder with chitchat_2party_min6turns.jsonl.gz) or the "
+            "`chitchat-dataset` package (pip install 'textgym[chitchat]'), which ships the original JSON."
+        ) from exc
+    return load_chitchat_json(Path(chitchat_dataset.__file__).parent / "dataset.json")
 
