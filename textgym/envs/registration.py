@@ -26,6 +26,7 @@ def register_envs() -> None:
         gymnasium.register(
             id=env_id,
             entry_point="textgym.envs.text_gen_env:TextGenEnv",
+            vector_entry_point="textgym.vector.torch_env:TextGenVectorEnv",
             kwargs=dict(kwargs),
             order_enforce=False,
         )

@@ -10,14 +10,17 @@ import gymnasium as gym
 import numpy as np
 
 from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, suggest
+from textgym.scorers.token_bleu import token_bleu
+from textgym.seeding import MASK, episode_index
 from textgym.spaces import action_space, observation_space
 from textgym.tasks import Example, Task, make_task
 from textgym.tasks.base import check_split
 from textgym.tokenization import load_tokenizer
 
-__all__ = ["REWARD_MODES", "TextGenEnv"]
+__all__ = ["REWARDS", "REWARD_MODES", "TextGenEnv"]
 
 REWARD_MODES = ("sparse", "dense")
+REWARDS = ("task", "token_bleu")
 ObsType = dict[str, np.ndarray]
 
 
@@ -56,6 +59,8 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
     ``reward_mode="sparse"`` (default): 0 at every step but the last, where it is the task score in
     [0, 1]. ``reward_mode="dense"``: the score of the response so far minus the score of the previous
     prefix (the empty prefix counts 0), so the return of an episode equals its final score.
+    ``reward="token_bleu"`` replaces the task's scorer by BLEU over token ids
+    (:mod:`textgym.scorers.token_bleu`, an approximation of sacreBLEU's BLEU that needs no decoding).
 
     ## Episode End
 
@@ -73,10 +78,15 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
       local path or instance).
     - ``max_prompt_tokens`` (default 80), ``max_new_tokens`` (default 64).
     - ``reward_mode``: ``"sparse"`` or ``"dense"``.
+    - ``reward``: ``"task"`` (the task's scorer, default) or ``"token_bleu"``.
+    - ``info_metrics``: compute every metric of the task for the final ``info`` (default True; False leaves
+      only the reward's own score, which is what a throughput comparison wants).
     - ``render_mode``: ``None``, ``"ansi"`` (``render()`` returns the text) or ``"human"`` (prints it).
     - any other keyword goes to the task, e.g. ``target_lang="fr"``, ``difficulty=4``, ``scorer="bleu"``.
 
     ``reset(options={"example_index": i})`` selects example ``i`` of the split instead of a random one.
+    Examples are drawn by :func:`textgym.seeding.episode_index` from the seed and an episode counter, so row
+    ``i`` of ``TextGenVectorEnv`` seeded ``s`` replays a single env seeded ``s + i``.
 
     ## Version History
 
@@ -94,6 +104,8 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
         max_prompt_tokens: int = 80,
         max_new_tokens: int = 64,
         reward_mode: str = "sparse",
+        reward: str = "task",
+        info_metrics: bool = True,
         render_mode: str | None = None,
         **task_kwargs: Any,
     ) -> None:
@@ -101,6 +113,8 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
             raise InvalidArgumentError(
                 f"Unknown reward_mode {reward_mode!r}. {suggest(str(reward_mode), REWARD_MODES)}"
             )
+        if reward not in REWARDS:
+            raise InvalidArgumentError(f"Unknown reward {reward!r}. {suggest(str(reward), REWARDS)}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise InvalidArgumentError(
                 f"Unknown render_mode {render_mode!r}. {suggest(str(render_mode), self.metadata['render_modes'])} "
@@ -119,6 +133,8 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
             self.task = make_task(task, **task_kwargs)
         self.split = check_split(split, self.task.splits)
         self.reward_mode = reward_mode
+        self.reward = reward
+        self.info_metrics = bool(info_metrics)
         self.render_mode = render_mode
         self.tokenizer = load_tokenizer(tokenizer, self.task)
         self.vocab_size = len(self.tokenizer)
@@ -142,6 +158,8 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
         self._prev_score = 0.0
         self._warned_truncation = False
         self._reference_ids: dict[tuple[str, int], list[int]] = {}
+        self._episode_seed: int | None = None
+        self._episode_counter = 0
 
     # -- public API --------------------------------------------------------------------------------------
 
@@ -161,6 +179,10 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
             The observation (the prompt) and ``info`` with ``example_id`` and ``prompt``.
         """
         super().reset(seed=seed)
+        if seed is not None:
+            self._episode_seed, self._episode_counter = seed & MASK, 0
+        elif self._episode_seed is None:
+            self._episode_seed, self._episode_counter = int(self.np_random.integers(MASK)), 0
         index = self._example_index(options)
         self._example = self._examples[index]
         prompt = self._encode_prompt(index, self._example)
@@ -202,7 +224,7 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
             info = self._final_info()
             reward = info["score"] - self._prev_score if self.reward_mode == "dense" else info["score"]
         elif self.reward_mode == "dense":
-            score = float(self.task.score([self.response()], [self._example])[0])
+            score = self._score()
             reward, self._prev_score = score - self._prev_score, score
         if self.render_mode == "human":
             self.render()
@@ -230,12 +252,17 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
             raise ResetNeededError("No current example; call reset() first.")
         key = (self._example.id, reference)
         if key not in self._reference_ids:
-            self._reference_ids.clear()  # one example at a time
+            if any(k[0] != self._example.id for k in self._reference_ids):
+                self._reference_ids.clear()  # one example at a time
             ids = self.tokenizer(self._example.references[reference], add_special_tokens=False)["input_ids"]
             self._reference_ids[key] = [*ids[: self.max_new_tokens - 1], self.eos_token_id]
         return list(self._reference_ids[key])
 
     # -- internals ---------------------------------------------------------------------------------------
+
+    def _next_counter(self) -> int:
+        self._episode_counter += 1
+        return self._episode_counter - 1
 
     def _obs(self) -> ObsType:
         return {"input_ids": self._input_ids.copy(), "attention_mask": self._attention_mask.copy()}
@@ -246,7 +273,7 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
         if options:
             raise InvalidArgumentError(f"Unknown reset option(s) {sorted(options)}. Accepted: 'example_index'.")
         if index is None:
-            return int(self.np_random.integers(len(self._examples)))
+            return int(episode_index(self._episode_seed, self._next_counter(), len(self._examples)))
         if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or not 0 <= index < len(self._examples):
             raise InvalidArgumentError(
                 f"Expected options['example_index'] to be an int in [0, {len(self._examples)}) for the "
@@ -296,15 +323,27 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
             )
         return token
 
+    def _score(self) -> float:
+        """The reward's score of the response so far."""
+        assert self._example is not None
+        if self.reward == "token_bleu":
+            start = self.max_prompt_tokens
+            hyp = [t for t in self._input_ids[start : start + self._num_generated].tolist() if t != self.eos_token_id]
+            refs = [self.reference_actions(i)[:-1] for i in range(len(self._example.references))]
+            return token_bleu(hyp, refs)
+        return float(self.task.score([self.response()], [self._example])[0])
+
     def _final_info(self) -> dict[str, Any]:
         assert self._example is not None
         response = self.response()
-        metrics = {name: float(values[0]) for name, values in self.task.metrics([response], [self._example]).items()}
+        metrics: dict[str, float] = {}
+        if self.info_metrics:
+            metrics = {name: float(v[0]) for name, v in self.task.metrics([response], [self._example]).items()}
         name = self.task.scorer.name
-        if self.task.metric_scorers.get(name) is self.task.scorer:
+        if self.reward == "task" and name in metrics and self.task.metric_scorers.get(name) is self.task.scorer:
             score = metrics[name]
         else:
-            score = float(self.task.score([response], [self._example])[0])
+            score = self._score()
         return {
             "response": response,
             "score": score,

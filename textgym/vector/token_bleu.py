@@ -1,0 +1,150 @@
+"""Token-level BLEU kept incrementally on the device, one new token per row per step.
+
+Each step adds, for n = 1..4, the n-gram ending at the new token: it is a clipped match if the hypothesis
+held it fewer times so far than the reference that holds it most. The statistics then give sacreBLEU's
+sentence BLEU (exp smoothing, effective order, closest reference length) exactly as
+:func:`textgym.scorers.token_bleu.token_bleu` computes it from scratch on the host.
+
+The references' n-grams are counted once, at construction: per example, a sorted table of n-gram keys with
+their maximum count over the references. A step looks its four new keys up with ``searchsorted``; a new
+n-gram is a clipped match while the row has used that table entry fewer times than its count, which is the
+same clipped count as sacreBLEU's ``min(hyp count, max ref count)`` summed over n-grams. Only the keys of
+the last n-grams are kept for chaining: a few batched ops over ``[num_envs, 4]`` and ``[num_envs, M]``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import torch
+
+from textgym.scorers.token_bleu import MAX_ORDER
+
+__all__ = ["TokenBleuState", "ngram_key"]
+
+_SENTINEL = (1 << 63) - 1  # sorts last; its count is 0, so even a real key equal to it adds no match
+
+
+def _wrap64(value: int) -> int:
+    """Python int -> the int64 that torch arithmetic produces (two's complement wrap-around)."""
+    return (value + (1 << 63)) % (1 << 64) - (1 << 63)
+
+
+def ngram_key(tokens: tuple[int, ...], base: int) -> int:
+    """The key of an n-gram, computed the way the device computes it incrementally."""
+    key = 0
+    for token in tokens:
+        key = _wrap64(key * base + token + 1)
+    return key
+
+
+def _reference_tables(references: np.ndarray, base: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per example: sorted n-gram keys (all orders) and their maximum count over the references."""
+    tables: list[list[tuple[int, int]]] = []
+    for refs in references:
+        best: Counter[int] = Counter()
+        for ref in refs:
+            tokens = [int(t) for t in ref if t >= 0]
+            ref_counts: Counter[int] = Counter(
+                ngram_key(tuple(tokens[i : i + n]), base)
+                for n in range(1, MAX_ORDER + 1)
+                for i in range(len(tokens) - n + 1)
+            )
+            best |= ref_counts
+        tables.append(sorted(best.items()))
+    width = max(1, max(len(t) for t in tables))
+    keys = np.full((len(tables), width), _SENTINEL, dtype=np.int64)
+    counts = np.zeros((len(tables), width), dtype=np.int64)
+    for i, table in enumerate(tables):
+        if table:
+            keys[i, : len(table)], counts[i, : len(table)] = zip(*table, strict=True)
+    return keys, counts
+
+
+class TokenBleuState:
+    """Per-row sufficient statistics of token BLEU against each row's references.
+
+    Args:
+        references: ``[num_examples, K, R]`` reference token ids (no EOS), -1 padded.
+        num_envs: Rows.
+        max_new_tokens: Longest response.
+        vocab_size: Size of the id space (sets the n-gram key base; keys are exact while ``(V+1)**4`` fits in
+            int64, i.e. V < 55,000, and wrap around above, which only adds rare false matches).
+    """
+
+    def __init__(self, references: torch.Tensor, num_envs: int, max_new_tokens: int, vocab_size: int) -> None:
+        device = references.device
+        self.base = vocab_size + 1
+        keys, counts = _reference_tables(references.cpu().numpy(), self.base)
+        self.table_keys = torch.from_numpy(keys).to(device)
+        self.table_counts = torch.from_numpy(counts).to(device)
+        self.ref_lens = (references >= 0).sum(-1)  # [E, K]; 0 for a missing reference
+        self.row_keys = torch.full((num_envs, keys.shape[1]), _SENTINEL, dtype=torch.long, device=device)
+        self.row_counts = torch.zeros((num_envs, keys.shape[1]), dtype=torch.long, device=device)
+        self.row_used = torch.zeros_like(self.row_counts)  # matches already credited to each table entry
+        self.last = torch.full((num_envs, MAX_ORDER), -1, dtype=torch.long, device=device)  # keys ending last
+        self.correct = torch.zeros(num_envs, MAX_ORDER, dtype=torch.float64, device=device)
+        self.total = torch.zeros_like(self.correct)
+        self.hyp_len = torch.zeros(num_envs, dtype=torch.long, device=device)
+        self._rows = torch.arange(num_envs, device=device)
+
+    def reset(self, mask: torch.Tensor, example_index: torch.Tensor) -> None:
+        """Clear the rows where ``mask`` is True and load their examples' reference tables."""
+        self.row_keys = torch.where(mask[:, None], self.table_keys[example_index], self.row_keys)
+        self.row_counts = torch.where(mask[:, None], self.table_counts[example_index], self.row_counts)
+        self.row_used.masked_fill_(mask[:, None], 0)
+        self.last.masked_fill_(mask[:, None], -1)
+        self.correct.masked_fill_(mask[:, None], 0)
+        self.total.masked_fill_(mask[:, None], 0)
+        self.hyp_len.masked_fill_(mask, 0)
+
+    def reset_rows(self, rows: torch.Tensor, example_index: torch.Tensor) -> None:
+        """:meth:`reset` by row indices (``example_index`` holds the new examples of those rows)."""
+        self.row_keys[rows] = self.table_keys[example_index]
+        self.row_counts[rows] = self.table_counts[example_index]
+        self.row_used[rows] = 0
+        self.last[rows] = -1
+        self.correct[rows] = 0
+        self.total[rows] = 0
+        self.hyp_len[rows] = 0
+
+    def update(self, tokens: torch.Tensor, add: torch.Tensor) -> None:
+        """Append ``tokens`` to the rows where ``add`` is True (the caller excludes EOS and finished rows)."""
+        previous = self.last
+        new = torch.empty_like(previous)
+        new[:, 0] = tokens + 1
+        chained = previous[:, :-1] * self.base + (tokens + 1)[:, None]
+        new[:, 1:] = torch.where(previous[:, :-1] >= 0, chained, -1)
+        new = torch.where(add[:, None], new, -1)
+        valid = new >= 0
+        slot = torch.searchsorted(self.row_keys, new).clamp(max=self.row_keys.shape[1] - 1)
+        found = valid & (self.row_keys.gather(1, slot) == new)
+        match = found & (self.row_used.gather(1, slot) < self.row_counts.gather(1, slot))
+        # the four orders have distinct keys (different lengths), so one row never hits one slot twice
+        self.row_used.scatter_add_(1, slot, match.long())
+        self.correct += match.to(self.correct.dtype)
+        self.total += valid.to(self.total.dtype)
+        self.last = torch.where(add[:, None], new, previous)
+        self.hyp_len += add.long()
+
+    def score(self, example_index: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Sentence BLEU in [0, 1] (float64) of every row, or of ``rows`` (``example_index`` given for those)."""
+        hyp_len_int = self.hyp_len if rows is None else self.hyp_len[rows]
+        correct = self.correct if rows is None else self.correct[rows]
+        total_all = self.total if rows is None else self.total[rows]
+        hyp_len = hyp_len_int.to(torch.float64)
+        ref_lens = self.ref_lens[example_index]  # [N, K]
+        distance = (ref_lens - hyp_len_int[:, None]).abs()
+        distance = torch.where(ref_lens > 0, distance, 1 << 40)  # missing references never win
+        closest = (distance * 4096 + ref_lens).argmin(1)  # nearest, the shorter on ties
+        ref_len = ref_lens.gather(1, closest[:, None])[:, 0].to(torch.float64)
+        bp = torch.where(hyp_len >= ref_len, torch.ones_like(hyp_len), torch.exp(1 - ref_len / hyp_len.clamp(min=1)))
+        orders = total_all > 0
+        zero = (correct == 0) & orders
+        smooth = torch.pow(2.0, torch.cumsum(zero.to(torch.float64), dim=1))
+        total = total_all.clamp(min=1)
+        precision = torch.where(correct > 0, correct / total, 1 / (smooth * total))
+        logs = torch.where(orders, torch.log(precision), torch.zeros_like(precision))
+        score = bp * torch.exp(logs.sum(1) / orders.sum(1).clamp(min=1))
+        return torch.where((hyp_len_int > 0) & (correct.sum(1) > 0), score, torch.zeros_like(score))

@@ -1,0 +1,408 @@
+"""TextGenVectorEnv: many text-generation episodes stepped as a few tensor ops on any torch device (DESIGN §5)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from textgym.envs.text_gen_env import TextGenEnv
+from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, TextGymError, suggest
+from textgym.seeding import MASK, episode_index
+from textgym.vector.token_bleu import TokenBleuState
+
+__all__ = ["TextGenVectorEnv"]
+
+AUTORESET_MODES = {mode.value: mode for mode in AutoresetMode}
+
+
+def _device(device: Any) -> torch.device:
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InvalidArgumentError(
+            f"Unknown device {device!r} ({type(device).__name__}); expected e.g. 'cpu', 'cuda' or 'cuda:0'."
+        ) from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidArgumentError(f"Device {device!r} requested but torch.cuda.is_available() is False; use 'cpu'.")
+    if resolved.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise InvalidArgumentError(f"Unsupported device type {resolved.type!r}; expected 'cpu' or 'cuda'.")
+    return resolved
+
+
+class TextGenVectorEnv(VectorEnv):
+    """``num_envs`` copies of :class:`~textgym.envs.text_gen_env.TextGenEnv` whose whole state is torch tensors.
+
+    ## Description
+
+    Observations, rewards and flags are tensors on ``device``; the tokenized split (left-padded prompts and
+    reference tokens) lives there too. A step writes the actions into the token buffer, updates the masks and
+    counters and computes the done flags with batched ops; no Python loop runs over rows. Host work happens
+    only for rows that finished when the reward is the task's scorer (sacreBLEU, the sandbox): those rows are
+    decoded and scored in one batch and their rewards copied back once. With ``reward="token_bleu"`` the
+    reward is computed on the device as well, and a step needs no host round trip at all (with
+    ``check_actions=False`` for actions already on the device: range checks on a GPU tensor must sync).
+
+    ## Spaces
+
+    ``single_observation_space``/``single_action_space`` are the single env's; ``observation_space`` is
+    ``Dict(input_ids=Box((num_envs, P+T)), attention_mask=...)`` and ``action_space`` is
+    ``MultiDiscrete([V] * num_envs)``. Actions: a tensor (any device), numpy array or list of ``num_envs``
+    integer ids.
+
+    ## Autoreset
+
+    ``autoreset_mode`` (``metadata["autoreset_mode"]``): ``SAME_STEP`` (default) returns the next episode's
+    first observation for rows that finished and puts the finished ones in ``infos["final_obs"]`` and their
+    scores in ``infos["final_info"]`` (masks ``_final_obs``/``_final_info``); ``NEXT_STEP`` resets those rows
+    on the following step, ignoring its action for them (reward 0); ``DISABLED`` freezes finished rows
+    (their actions are ignored, ``terminated`` stays True) until ``reset(options={"reset_mask": mask})``.
+
+    ## Seeding
+
+    ``reset(seed=s)`` gives row ``i`` the seed ``s + i``; examples come from :func:`textgym.seeding.episode_index`
+    of (seed, episode counter), computed for all rows at once on the device, so row ``i`` replays a single env
+    seeded ``s + i`` step for step.
+
+    ## Arguments
+
+    Those of ``TextGenEnv`` (``task``, ``split``, ``tokenizer``, ``max_prompt_tokens``, ``max_new_tokens``,
+    ``reward_mode``, ``reward``, task keywords) plus ``num_envs``, ``device``, ``autoreset_mode``, ``copy``
+    (True: fresh tensors each step; False: views valid until the next step) and ``check_actions``.
+    ``max_episode_steps`` (injected by ``gym.make_vec``) is accepted and ignored: the length cap is
+    ``max_new_tokens``.
+
+    ## Version History
+
+    - v0: initial version.
+    """
+
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}  # noqa: RUF012
+
+    def __init__(
+        self,
+        task: Any = "translate",
+        num_envs: int = 1,
+        *,
+        device: Any = "cpu",
+        autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+        copy: bool = True,
+        check_actions: bool = True,
+        max_episode_steps: int | None = None,
+        render_mode: str | None = None,
+        **env_kwargs: Any,
+    ) -> None:
+        if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
+            raise InvalidArgumentError(
+                f"Expected num_envs to be a positive int, got {num_envs!r} ({type(num_envs).__name__}). "
+                "Pass num_envs >= 1."
+            )
+        mode = AUTORESET_MODES.get(str(getattr(autoreset_mode, "value", autoreset_mode)))
+        if mode is None:
+            raise InvalidArgumentError(
+                f"Unknown autoreset_mode {autoreset_mode!r}. {suggest(str(autoreset_mode), AUTORESET_MODES)}"
+            )
+        if render_mode is not None:
+            raise InvalidArgumentError(f"TextGenVectorEnv does not render; got render_mode={render_mode!r}. Use None.")
+        self.device = _device(device)
+        self.single = TextGenEnv(task, **env_kwargs)  # builds and checks the task, tokenizer and spaces
+        self.task, self.tokenizer = self.single.task, self.single.tokenizer
+        self.num_envs = int(num_envs)
+        self.autoreset_mode = mode
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
+        self.copy, self.check_actions = bool(copy), bool(check_actions)
+        self.reward, self.reward_mode = self.single.reward, self.single.reward_mode
+        self.max_prompt_tokens, self.max_new_tokens = self.single.max_prompt_tokens, self.single.max_new_tokens
+        self.vocab_size, self.eos_token_id = self.single.vocab_size, self.single.eos_token_id
+        self.pad_token_id = self.single.pad_token_id
+        self.single_observation_space = self.single.observation_space
+        self.single_action_space = self.single.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.render_mode = None
+        self.closed = False
+        self._load_split()
+        self._allocate()
+
+    # -- construction ------------------------------------------------------------------------------------
+
+    def _load_split(self) -> None:
+        """Tokenize the whole split once: prompts ``[E, P]`` left-padded, references ``[E, K, T]``."""
+        examples = self.single._examples
+        self.examples = examples
+        n, P, T = len(examples), self.max_prompt_tokens, self.max_new_tokens
+        prompts = np.full((n, P), self.pad_token_id, dtype=np.int64)
+        lengths = np.zeros(n, dtype=np.int64)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for i, example in enumerate(examples):
+                ids = self.single._encode_prompt(i, example)
+                prompts[i, P - len(ids) :] = ids
+                lengths[i] = len(ids)
+        if caught:
+            warnings.warn(str(caught[0].message), UserWarning, stacklevel=4)
+        self.single._prompt_ids.clear()
+        self.prompt_ids = torch.from_numpy(prompts).to(self.device)
+        self.prompt_mask = (torch.arange(P)[None, :] >= torch.from_numpy(P - lengths)[:, None]).long().to(self.device)
+        refs_per_example = max(len(ex.references) for ex in examples)
+        references = np.full((n, refs_per_example, T - 1), -1, dtype=np.int64)
+        for i, example in enumerate(examples):
+            encoded = self.tokenizer(list(example.references), add_special_tokens=False)["input_ids"]
+            for k, ids in enumerate(encoded):
+                ids = ids[: T - 1]
+                references[i, k, : len(ids)] = ids
+        self.reference_ids = torch.from_numpy(references).to(self.device)
+
+    def _allocate(self) -> None:
+        N, L, dev = self.num_envs, self.max_prompt_tokens + self.max_new_tokens, self.device
+        self.input_ids = torch.full((N, L), self.pad_token_id, dtype=torch.long, device=dev)
+        self.attention_mask = torch.zeros((N, L), dtype=torch.long, device=dev)
+        self.num_generated = torch.zeros(N, dtype=torch.long, device=dev)
+        self.example_index = torch.zeros(N, dtype=torch.long, device=dev)
+        self.seeds = torch.zeros(N, dtype=torch.long, device=dev)
+        self.counters = torch.zeros(N, dtype=torch.long, device=dev)
+        self.finished = torch.zeros(N, dtype=torch.bool, device=dev)  # DISABLED: frozen; NEXT_STEP: reset next
+        self.prev_score = torch.zeros(N, dtype=torch.float64, device=dev)
+        self.env_id = torch.arange(N, device=dev)
+        self._started = False
+        self._bleu = (TokenBleuState(self.reference_ids, N, self.max_new_tokens, self.vocab_size)
+                      if self.reward == "token_bleu" else None)
+
+    # -- API ---------------------------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Reset all rows (or ``options["reset_mask"]`` rows); ``seed`` may be an int (row i: seed + i) or a list."""
+        self._check_open()
+        options = dict(options or {})
+        mask = self._reset_mask(options.pop("reset_mask", None))
+        if options:
+            raise InvalidArgumentError(f"Unknown reset option(s) {sorted(options)}. Accepted: 'reset_mask'.")
+        if seed is not None:
+            seeds = self._seed_tensor(seed)
+            self.seeds = torch.where(mask, seeds, self.seeds)
+            self.counters = torch.where(mask, torch.zeros_like(self.counters), self.counters)
+        elif not self._started:
+            self.seeds = torch.randint(0, MASK, (self.num_envs,), device=self.device)
+        self._started = True
+        self._reset_rows(mask)
+        return self._obs(), {"env_id": self.env_id}
+
+    def step(self, actions: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        """Append one token per row; see the class docstring for the autoreset modes."""
+        self._check_open()
+        if not self._started:
+            raise ResetNeededError("Cannot call step() before reset(); call envs.reset(seed=...) first.")
+        tokens = self._actions(actions)
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            resetting = self.finished.clone()
+            self._reset_rows(resetting)
+            active = ~resetting
+        else:
+            resetting = None
+            active = ~self.finished
+        P, T = self.max_prompt_tokens, self.max_new_tokens
+        position = (P + self.num_generated).clamp(max=P + T - 1)
+        rows = self.env_id
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:  # every row is live: plain writes
+            self.input_ids[rows, position] = tokens
+            self.attention_mask[rows, position] = 1
+            self.num_generated += 1
+            ended = (tokens == self.eos_token_id) | (self.num_generated >= T)
+        else:
+            self.input_ids[rows, position] = torch.where(active, tokens, self.input_ids[rows, position])
+            self.attention_mask[rows, position] = torch.where(active, 1, self.attention_mask[rows, position])
+            self.num_generated += active.long()
+            ended = active & ((tokens == self.eos_token_id) | (self.num_generated >= T))
+        any_ended = True if self.device.type != "cpu" else bool(ended.any())
+        if self._bleu is not None:
+            self._bleu.update(tokens, active & (tokens != self.eos_token_id))
+        rewards, infos = self._rewards(active, ended, any_ended)
+        terminated = ended | (self.finished & (self.autoreset_mode == AutoresetMode.DISABLED))
+        truncated = torch.zeros_like(terminated)
+        # On the CPU a data-dependent branch costs nothing (any_ended), so the copies are skipped when no row
+        # ended; on an accelerator the same work runs masked and branch-free, so no step waits for the device.
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            infos["_final_obs"] = ended
+            infos["final_obs"] = self._obs(force_copy=True) if any_ended else None
+            if any_ended:
+                self._reset_rows(ended)
+        else:
+            self.finished |= ended
+        obs = self._obs()
+        return obs, rewards.to(torch.float32, copy=False), terminated, truncated, infos
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Free the device tensors."""
+        self.input_ids = self.attention_mask = self.prompt_ids = self.reference_ids = torch.empty(0)
+
+    def close(self, **kwargs: Any) -> None:
+        """Close the env; a later step or reset raises."""
+        if not self.closed:
+            self.close_extras(**kwargs)
+        self.closed = True
+
+    # -- internals ---------------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise TextGymError("This TextGenVectorEnv is closed; make a new one with gym.make_vec(...).")
+
+    def _seed_tensor(self, seed: Any) -> torch.Tensor:
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            return (torch.arange(self.num_envs, device=self.device) + int(seed)) & MASK
+        if isinstance(seed, (list, tuple)) and len(seed) == self.num_envs and all(isinstance(s, int) for s in seed):
+            return torch.tensor(seed, dtype=torch.long, device=self.device) & MASK
+        raise InvalidArgumentError(
+            f"Expected seed to be an int or a list of {self.num_envs} ints, got {seed!r} ({type(seed).__name__})."
+        )
+
+    def _reset_mask(self, mask: Any) -> torch.Tensor:
+        if mask is None:
+            return torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        tensor = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
+        if tensor.shape != (self.num_envs,) or tensor.dtype != torch.bool:
+            raise InvalidArgumentError(
+                f"Expected options['reset_mask'] to be a bool array of shape ({self.num_envs},), got shape "
+                f"{tuple(tensor.shape)} and dtype {tensor.dtype}."
+            )
+        return tensor.to(self.device)
+
+    def _reset_rows(self, mask: torch.Tensor) -> None:
+        """Start a new episode in the rows of ``mask``.
+
+        On an accelerator: masked writes over all rows, with no data-dependent branch, so nothing waits for the
+        device. On the CPU, where reading the mask is free: index writes to the reset rows only.
+        """
+        if self.device.type == "cpu":
+            self._reset_rows_indexed(mask.nonzero().flatten())
+            return
+        fresh = episode_index(self.seeds, self.counters, len(self.examples))
+        self.example_index = torch.where(mask, fresh, self.example_index)
+        self.counters = self.counters + mask.long()
+        P = self.max_prompt_tokens
+        m = mask[:, None]
+        self.input_ids[:, :P] = torch.where(m, self.prompt_ids[self.example_index], self.input_ids[:, :P])
+        self.attention_mask[:, :P] = torch.where(m, self.prompt_mask[self.example_index], self.attention_mask[:, :P])
+        self.input_ids[:, P:] = torch.where(m, self.pad_token_id, self.input_ids[:, P:])
+        self.attention_mask[:, P:] = torch.where(m, 0, self.attention_mask[:, P:])
+        self.num_generated = torch.where(mask, 0, self.num_generated)
+        self.finished = self.finished & ~mask
+        self.prev_score = torch.where(mask, 0.0, self.prev_score)
+        if self._bleu is not None:
+            self._bleu.reset(mask, self.example_index)
+
+    def _reset_rows_indexed(self, rows: torch.Tensor) -> None:
+        if not len(rows):
+            return
+        index = episode_index(self.seeds[rows], self.counters[rows], len(self.examples))
+        self.example_index[rows] = index
+        self.counters[rows] += 1
+        P = self.max_prompt_tokens
+        self.input_ids[rows, :P] = self.prompt_ids[index]
+        self.attention_mask[rows, :P] = self.prompt_mask[index]
+        self.input_ids[rows, P:] = self.pad_token_id
+        self.attention_mask[rows, P:] = 0
+        self.num_generated[rows] = 0
+        self.finished[rows] = False
+        self.prev_score[rows] = 0.0
+        if self._bleu is not None:
+            self._bleu.reset_rows(rows, index)
+
+    def _actions(self, actions: Any) -> torch.Tensor:
+        if isinstance(actions, torch.Tensor):
+            tensor = actions
+        elif isinstance(actions, (np.ndarray, list, tuple)):
+            array = np.asarray(actions)
+            if array.dtype == object or not np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
+                raise InvalidActionError(
+                    f"Expected integer token ids, got an array of dtype {array.dtype}. Cast actions to int64."
+                )
+            tensor = torch.from_numpy(array.astype(np.int64, copy=False))
+        else:
+            raise InvalidActionError(
+                f"Expected actions as a torch tensor, numpy array or list of {self.num_envs} token ids, got "
+                f"{type(actions).__name__}."
+            )
+        if tensor.dtype in (torch.bool,) or tensor.is_floating_point() or tensor.is_complex():
+            raise InvalidActionError(f"Expected integer token ids, got a tensor of dtype {tensor.dtype}. Use .long().")
+        if tensor.shape != (self.num_envs,):
+            raise InvalidActionError(
+                f"Expected actions of shape ({self.num_envs},), one token id per env, got shape {tuple(tensor.shape)}."
+            )
+        if self.check_actions and tensor.numel() and (tensor.min() < 0 or tensor.max() >= self.vocab_size):
+            bad = tensor[(tensor < 0) | (tensor >= self.vocab_size)][0].item()
+            raise InvalidActionError(
+                f"Token id {bad} is out of range: each action is in Discrete({self.vocab_size}), "
+                f"ids 0..{self.vocab_size - 1}."
+            )
+        return tensor.to(self.device, dtype=torch.long, non_blocking=True)
+
+    def _rewards(self, active: torch.Tensor, ended: torch.Tensor, any_ended: bool
+                 ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Rewards and ``final_info``: token BLEU on the device, or the task scorer on the finished rows."""
+        infos: dict[str, Any] = {}
+        scored = ended if self.reward_mode == "sparse" else active
+        if self.reward_mode == "sparse" and not any_ended:  # nothing to score, nothing to report
+            zeros = torch.zeros(self.num_envs, dtype=torch.float32, device=self.device)
+            final: dict[str, Any] = {"score": zeros, "num_tokens": torch.zeros_like(self.num_generated),
+                     "example_index": torch.full_like(self.example_index, -1)}
+            if self.reward == "task":
+                final.update({"response": np.full(self.num_envs, None, dtype=object),
+                              "example_id": np.full(self.num_envs, None, dtype=object)})
+            infos["final_info"], infos["_final_info"] = final, ended
+            return zeros, infos
+        if self._bleu is None:
+            score = self._host_scores(scored)
+        elif self.device.type == "cpu":  # score only the rows that need it (reading the mask is free here)
+            rows = scored.nonzero().flatten()
+            score = torch.zeros(self.num_envs, dtype=torch.float64)
+            if len(rows):
+                score[rows] = self._bleu.score(self.example_index[rows], rows)
+        else:
+            score = self._bleu.score(self.example_index)
+        if self.reward_mode == "sparse":
+            rewards = torch.where(ended, score, torch.zeros_like(score))
+        else:
+            rewards = torch.where(active, score - self.prev_score, torch.zeros_like(score))
+            self.prev_score = torch.where(active, score, self.prev_score)
+        final = {"score": torch.where(ended, score, torch.zeros_like(score)).to(torch.float32),
+                 "num_tokens": torch.where(ended, self.num_generated, 0),
+                 "example_index": torch.where(ended, self.example_index, -1)}
+        if self.reward == "task":
+            final.update(self._last_texts)
+        infos["final_info"], infos["_final_info"] = final, ended
+        return rewards, infos
+
+    def _host_scores(self, rows_mask: torch.Tensor) -> torch.Tensor:
+        """Decode and score the rows of ``rows_mask`` in one batch (the one host round trip)."""
+        score = torch.zeros(self.num_envs, dtype=torch.float64, device=self.device)
+        rows = rows_mask.nonzero().flatten().cpu().numpy()
+        responses = np.full(self.num_envs, None, dtype=object)
+        example_ids = np.full(self.num_envs, None, dtype=object)
+        if len(rows):
+            P = self.max_prompt_tokens
+            tokens = self.input_ids[rows_mask, P:].cpu().numpy()
+            lengths = self.num_generated[rows_mask].cpu().numpy()
+            texts = self.tokenizer.batch_decode([t[:n].tolist() for t, n in zip(tokens, lengths, strict=True)],
+                                                skip_special_tokens=True, clean_up_tokenization_spaces=False)
+            indices = self.example_index[rows_mask].cpu().numpy()
+            examples = [self.examples[int(i)] for i in indices]
+            values = self.task.score(texts, examples)
+            score[torch.from_numpy(rows).to(self.device)] = torch.as_tensor(values, dtype=torch.float64).to(self.device)
+            responses[rows] = texts
+            example_ids[rows] = [ex.id for ex in examples]
+        self._last_texts = {"response": responses, "example_id": example_ids}
+        return score
+
+    def _obs(self, force_copy: bool = False) -> dict[str, torch.Tensor]:
+        if self.copy or force_copy:
+            return {"input_ids": self.input_ids.clone(), "attention_mask": self.attention_mask.clone()}
+        return {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
+
+    def __repr__(self) -> str:
+        return f"TextGenVectorEnv({self.task!r}, num_envs={self.num_envs}, device={str(self.device)!r})"
