@@ -56,7 +56,9 @@ class _Timer:
 def _timed_scoring(task: Any, single_envs: list[TextGenEnv], vector: TextGenVectorEnv | None) -> Iterator[_Timer]:
     timer = _Timer()
     original_score = task.score
-    task.score = timer.wrap(original_score)  # sacreBLEU, for both sides
+    task.score = timer.wrap(original_score)  # sacreBLEU, for the single envs
+    if vector is not None:
+        vector._scorer.score = timer.wrap(vector._scorer.score)  # type: ignore[method-assign]
     for env in single_envs:
         if env.reward == "token_bleu":  # the single env's own token BLEU (task.score is not called then)
             env._score = timer.wrap(env._score)  # type: ignore[method-assign]
@@ -94,6 +96,8 @@ def measure(num_envs: int, reward: str, side: str, seconds: float = 1.5, device:
     if side == "ours":
         venv = TextGenVectorEnv(task, num_envs, device=device, tokenizer=tokenizer, **env_kwargs)
         venv.reset(seed=0)
+        if venv._scorer.parallel:
+            venv._scorer.start()  # process start-up is not part of stepping
         generator = torch.Generator(device=venv.device).manual_seed(0)
 
         def step() -> None:

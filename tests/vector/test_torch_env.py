@@ -274,3 +274,23 @@ def test_cuda_rows_match_cpu_and_steps_without_ends_do_not_sync():
         cpu_obs, cpu_rewards, *_ = cpu.step(actions)
     assert torch.equal(obs["input_ids"].cpu(), cpu_obs["input_ids"])
     assert torch.allclose(rewards.cpu(), cpu_rewards) and not terminated.any()
+
+
+@pytest.mark.slow
+def test_parallel_scoring_equals_serial_scoring():
+    from textgym.scorers import make_scorer
+    from textgym.tasks import make_task
+    from textgym.vector.scoring import ParallelScorer
+
+    task = make_task("translate", difficulty=3)
+    examples = list(task.examples("validation")[:300])
+    rng = random.Random(0)
+    texts = [" ".join(rng.sample(ex.references[0].split(), k=len(ex.references[0].split()) // 2)) for ex in examples]
+    scorer = make_scorer("chrf")
+    parallel = ParallelScorer(scorer, num_workers=1, min_batch=10)
+    try:
+        assert parallel.parallel
+        np.testing.assert_array_equal(parallel.score(texts, examples), scorer.score(texts, examples))
+    finally:
+        parallel.close()
+    assert not ParallelScorer(task.metric_scorers["chrf"], num_workers=0).parallel

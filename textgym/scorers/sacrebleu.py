@@ -1,15 +1,20 @@
 """BLEU, chrF, chrF++ and TER through sacreBLEU, as batched sentence scorers in [0, 1].
 
 Each scorer builds its sacreBLEU metric object once and reuses it (building one re-reads tokenizer
-tables). Sentence scores use ``BLEU(effective_order=True)`` as sacreBLEU recommends for single
-sentences; TER is turned into a score as ``1 - TER/100`` clipped to [0, 1], since TER is an edit rate
-(lower is better) that exceeds 100 for long wrong hypotheses.
+tables), and keeps the references' n-gram statistics of the last few thousand examples: a sentence score
+is then sacreBLEU's own ``sentence_score`` computation (``_compute_segment_statistics`` on the
+preprocessed hypothesis against the cached ``_extract_reference_info``, then ``_aggregate_and_compute``)
+without re-extracting the same references every episode. Sentence scores use
+``BLEU(effective_order=True)`` as sacreBLEU recommends for single sentences; TER is turned into a score
+as ``1 - TER/100`` clipped to [0, 1], since TER is an edit rate (lower is better) that exceeds 100 for
+long wrong hypotheses.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF, TER
@@ -56,11 +61,27 @@ class SacreBLEUScorer:
             raise UnknownScorerError(f"Unknown sacreBLEU metric {metric!r}. {suggest(metric, SACREBLEU_METRICS)}")
         self.name = metric
         self._metric = _build(metric)
+        self._references: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+
+    def _reference_info(self, references: Sequence[str]) -> Any:
+        key = tuple(references)
+        info = self._references.get(key)
+        if info is None:
+            info = self._metric._extract_reference_info([self._metric._preprocess_segment(r) for r in key])
+            self._references[key] = info
+            if len(self._references) > 8192:
+                self._references.popitem(last=False)
+        return info
 
     def sentence_score(self, response: str, references: Sequence[str]) -> float:
-        """One response's score in [0, 1] against its references."""
-        raw = self._metric.sentence_score(response, list(references)).score
-        return self._normalise(raw)
+        """One response's score in [0, 1] against its references (equal to ``metric.sentence_score``)."""
+        if not isinstance(response, str) or not references or not all(isinstance(r, str) for r in references):
+            raw = self._metric.sentence_score(response, list(references)).score  # sacreBLEU's own errors
+            return self._normalise(raw)
+        metric = self._metric
+        hypothesis = metric._preprocess_segment(response)
+        stats = metric._compute_segment_statistics(hypothesis, self._reference_info(references))
+        return self._normalise(metric._aggregate_and_compute([stats]).score)
 
     def _normalise(self, raw: float) -> float:
         value = 1.0 - raw / 100.0 if self.name == "ter" else raw / 100.0
@@ -82,6 +103,9 @@ class SacreBLEUScorer:
         ]
         result = self._metric.corpus_score(list(responses), streams)  # type: ignore[arg-type]
         return CorpusScore(self.name, self._normalise(result.score), result.score, str(self._metric.get_signature()))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_references": OrderedDict()}
 
     def __repr__(self) -> str:
         return f"SacreBLEUScorer({self.name!r})"

@@ -13,6 +13,7 @@ from gymnasium.vector.utils import batch_space
 from textgym.envs.text_gen_env import TextGenEnv
 from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, TextGymError, suggest
 from textgym.seeding import MASK, episode_index
+from textgym.vector.scoring import ParallelScorer
 from textgym.vector.token_bleu import TokenBleuState
 
 __all__ = ["TextGenVectorEnv"]
@@ -72,7 +73,9 @@ class TextGenVectorEnv(VectorEnv):
 
     Those of ``TextGenEnv`` (``task``, ``split``, ``tokenizer``, ``max_prompt_tokens``, ``max_new_tokens``,
     ``reward_mode``, ``reward``, task keywords) plus ``num_envs``, ``device``, ``autoreset_mode``, ``copy``
-    (True: fresh tensors each step; False: views valid until the next step) and ``check_actions``.
+    (True: fresh tensors each step; False: views valid until the next step), ``check_actions`` and
+    ``scoring_workers`` (processes that share the host scoring of large batches of finished rows; default
+    cores - 1, 0 to score in this process only; see :mod:`textgym.vector.scoring`).
     ``max_episode_steps`` (injected by ``gym.make_vec``) is accepted and ignored: the length cap is
     ``max_new_tokens``.
 
@@ -92,6 +95,7 @@ class TextGenVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
         copy: bool = True,
         check_actions: bool = True,
+        scoring_workers: int | None = None,
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
         **env_kwargs: Any,
@@ -125,6 +129,7 @@ class TextGenVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = None
         self.closed = False
+        self._scorer = ParallelScorer(self.task.scorer, scoring_workers)
         self._load_split()
         self._allocate()
 
@@ -237,7 +242,8 @@ class TextGenVectorEnv(VectorEnv):
         return obs, rewards.to(torch.float32, copy=False), terminated, truncated, infos
 
     def close_extras(self, **kwargs: Any) -> None:
-        """Free the device tensors."""
+        """Free the device tensors and stop the scoring workers."""
+        self._scorer.close()
         self.input_ids = self.attention_mask = self.prompt_ids = self.reference_ids = torch.empty(0)
 
     def close(self, **kwargs: Any) -> None:
@@ -392,7 +398,7 @@ class TextGenVectorEnv(VectorEnv):
                                                 skip_special_tokens=True, clean_up_tokenization_spaces=False)
             indices = self.example_index[rows_mask].cpu().numpy()
             examples = [self.examples[int(i)] for i in indices]
-            values = self.task.score(texts, examples)
+            values = self._scorer.score(texts, examples)
             score[torch.from_numpy(rows).to(self.device)] = torch.as_tensor(values, dtype=torch.float64).to(self.device)
             responses[rows] = texts
             example_ids[rows] = [ex.id for ex in examples]
