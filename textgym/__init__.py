@@ -1,7 +1,8 @@
 """textgym: text generation as Gymnasium reinforcement-learning environments.
 
-``import textgym`` registers the environment ids (``TextGen-Translate-v0``) with Gymnasium and stays
-light: torch and transformers load only when an environment is built.
+``import textgym`` registers the environment ids (``TextGen-Translate-v0``, ``TextGen-Dialogue-v0``,
+``TextGen-Code-v0``, each with ``gym.make`` and ``gym.make_vec``) with Gymnasium and stays light: torch and
+transformers load only when an environment is built.
 
 Example:
     >>> import gymnasium as gym
@@ -23,6 +24,7 @@ __all__ = [
     "Scorer",
     "Task",
     "TextGenEnv",
+    "TextGenVectorEnv",
     "TextGymError",
     "make_scorer",
     "make_task",
@@ -32,6 +34,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "TextGenEnv": "textgym.envs.text_gen_env",
+    "TextGenVectorEnv": "textgym.vector.torch_env",
     "Task": "textgym.tasks.base",
     "Example": "textgym.tasks.base",
     "make_task": "textgym.tasks",

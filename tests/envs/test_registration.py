@@ -43,3 +43,11 @@ def test_import_is_light():
 def test_unknown_id_gets_gymnasium_suggestion():
     with pytest.raises(gym.error.NameNotFound, match=r"TextGen-Translat"):
         gym.make("TextGen-Translat-v0")
+
+
+@pytest.mark.parametrize("env_id", sorted(textgym.ENV_IDS))
+def test_every_id_has_both_entry_points(env_id):
+    spec = gym.spec(env_id)
+    assert spec.entry_point == "textgym.envs.text_gen_env:TextGenEnv"
+    assert spec.vector_entry_point == "textgym.vector.torch_env:TextGenVectorEnv"
+    assert spec.kwargs["task"] in {"translate", "dialogue", "code"}

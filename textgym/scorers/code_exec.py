@@ -302,7 +302,7 @@ class Sandbox:
         pending: queue.SimpleQueue[tuple[int, CodeJob]] = queue.SimpleQueue()
         for item in enumerate(jobs):
             pending.put(item)
-        results: list[ExecResult | None] = [None] * len(jobs)
+        raws: list[dict[str, Any]] = [{} for _ in jobs]
 
         def drain(slot: int) -> None:
             while True:
@@ -310,12 +310,14 @@ class Sandbox:
                     index, job = pending.get_nowait()
                 except queue.Empty:
                     return
-                results[index] = self._run_one(slot, job)
+                raws[index] = self._run_one(slot, job)
 
         list(self._executor.map(drain, range(len(self._workers))))
-        return [r for r in results if r is not None]
+        # Verdicts parse literals with `ast`, which CPython 3.11 does not allow from several threads at once
+        # ("AST constructor recursion depth mismatch"): interpret here, in the calling thread.
+        return [_interpret(job, raw) for job, raw in zip(jobs, raws, strict=True)]
 
-    def _run_one(self, slot: int, job: CodeJob) -> ExecResult:
+    def _run_one(self, slot: int, job: CodeJob) -> dict[str, Any]:
         timeout = job.timeout_s or self.config.timeout_s
         payload = json.dumps(
             {
@@ -332,7 +334,7 @@ class Sandbox:
             self._workers[slot].close()
             self._workers[slot] = _Worker(self.config)  # replace it; this job is reported as killed
             raw = {"outcome": "killed", "results": "", "stdout": "", "stderr": "", "duration": timeout}
-        return _interpret(job, raw)
+        return raw
 
     def close(self) -> None:
         """Stop the workers (they also stop when this object is collected or the process exits)."""
