@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from textgym.error import InvalidArgumentError, suggest
 
 if TYPE_CHECKING:
     from textgym.scorers.base import Scorer
 
-__all__ = ["SPLITS", "Example", "Task", "check_split", "split_of"]
+__all__ = ["SPLITS", "Example", "GeneratedSplit", "Task", "check_split", "split_of", "split_sizes", "texts_fingerprint"]
+
+DEFAULT_SPLIT_SIZES = {"train": 20000, "validation": 500, "test": 1000}
 
 SPLITS = ("train", "validation", "test")
 
@@ -58,6 +60,53 @@ def split_of(text: str, fractions: tuple[float, float] = (0.9, 0.95)) -> str:
     if bucket < fractions[0]:
         return "train"
     return "validation" if bucket < fractions[1] else "test"
+
+
+def split_sizes(num_examples: Mapping[str, int] | None) -> dict[str, int]:
+    """The sizes of generated splits: the defaults, overridden per split by ``num_examples``."""
+    sizes = dict(DEFAULT_SPLIT_SIZES)
+    for key, value in (num_examples or {}).items():
+        check_split(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidArgumentError(
+                f"Expected num_examples[{key!r}] to be an int >= 1, got {value!r} ({type(value).__name__})."
+            )
+        sizes[key] = value
+    return sizes
+
+
+def texts_fingerprint(texts: Iterable[str]) -> str:
+    """A SHA-256 over ``texts``, for the tokenizer cache key of a task built from data."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    return f"data-{digest.hexdigest()}"
+
+
+class GeneratedSplit(Sequence[Example]):
+    """A lazily generated split: example ``i`` is ``generate(split, i)``, made on first access and kept."""
+
+    def __init__(self, generate: Callable[[str, int], Example], split: str, size: int) -> None:
+        self._generate, self._split, self._size = generate, split, size
+        self._cache: dict[int, Example] = {}
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> Example: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Example]: ...
+    def __getitem__(self, index: int | slice) -> Example | Sequence[Example]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if not -self._size <= index < self._size:
+            raise IndexError(f"{self._split} split has {self._size} examples, got index {index}")
+        index %= self._size
+        example = self._cache.get(index)
+        if example is None:
+            example = self._cache[index] = self._generate(self._split, index)
+        return example
 
 
 class Task(ABC):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
 import random
 from collections.abc import Iterator, Mapping, Sequence
@@ -12,7 +11,7 @@ from typing import Any
 from textgym.error import InvalidArgumentError, UnknownDatasetError, suggest
 from textgym.scorers.code_exec import CodeExecScorer, CodeTest, SandboxConfig, code_tests_from_asserts
 from textgym.tasks import loaders
-from textgym.tasks.base import Example, Task, check_split, split_of
+from textgym.tasks.base import Example, GeneratedSplit, Task, check_split, split_of, split_sizes, texts_fingerprint
 from textgym.tasks.generators.code import sample_problem
 
 __all__ = ["CODE_DATASETS", "CodeTask", "humaneval_tests"]
@@ -40,21 +39,6 @@ def humaneval_tests(test_code: str, entry_point: str) -> tuple[str, tuple[CodeTe
         setup = "\n".join(ast.unparse(n) for n in others)
         return setup, code_tests_from_asserts([ast.unparse(s) for s in body])
     return test_code, (CodeTest("exec", "check(candidate)"),)
-
-
-class _GeneratedSplit(Sequence[Example]):
-    def __init__(self, task: CodeTask, split: str, size: int) -> None:
-        self._task, self._split, self._size = task, split, size
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self._size))]
-        if not -self._size <= index < self._size:
-            raise IndexError(f"{self._split} split has {self._size} examples, got index {index}")
-        return self._task._builtin_example(self._split, index % self._size)
 
 
 class CodeTask(Task):
@@ -119,13 +103,8 @@ class CodeTask(Task):
         self.scorer: CodeExecScorer = CodeExecScorer(partial_credit, config=config, num_workers=num_workers)
         self.metric_scorers = {"pass_rate": self.scorer if partial_credit else self.scorer.sibling(True),
                                "pass": self.scorer.sibling(False) if partial_credit else self.scorer}
-        self._sizes = {"train": 20000, "validation": 500, "test": 1000}
-        for key, value in (num_examples or {}).items():
-            check_split(key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidArgumentError(f"Expected num_examples[{key!r}] to be an int >= 1, got {value!r}.")
-            self._sizes[key] = value
-        self._cache: dict[tuple[str, int], Example] = {}
+        self._sizes = split_sizes(num_examples)
+        self._splits: dict[str, GeneratedSplit] = {}
         self._data: dict[str, list[Example]] | None = None
         if dataset == "humaneval":
             self._data = {"test": [self._humaneval_example(r) for r in loaders.load_humaneval(data_dir)]}
@@ -157,12 +136,6 @@ class CodeTask(Task):
         reference = record["code"].replace("\r\n", "\n").rstrip() + "\n"
         return Example(example_id, prompt, (reference,), record["text"], meta)
 
-    def _builtin_example(self, split: str, index: int) -> Example:
-        cached = self._cache.get((split, index))
-        if cached is None:
-            cached = self._cache[(split, index)] = self._generate(split, index)
-        return cached
-
     def _generate(self, split: str, index: int) -> Example:
         for attempt in range(1000):
             rng = random.Random(f"{GENERATOR_VERSION}/{self.seed}/{self.difficulty}/{split}/{index}/{attempt}")
@@ -179,7 +152,9 @@ class CodeTask(Task):
         """The examples of ``split``."""
         check_split(split)
         if self._data is None:
-            return _GeneratedSplit(self, split, self._sizes[split])
+            if split not in self._splits:
+                self._splits[split] = GeneratedSplit(self._generate, split, self._sizes[split])
+            return self._splits[split]
         if split not in self._data:
             raise InvalidArgumentError(
                 f"Dataset {self.dataset!r} has no {split!r} split. Available: {sorted(self._data)}."
@@ -211,12 +186,7 @@ class CodeTask(Task):
 
     def tokenizer_fingerprint(self) -> str:
         """The generator version, or a hash of the training texts."""
-        if self._data is None:
-            return GENERATOR_VERSION
-        digest = hashlib.sha256()
-        for text in self.tokenizer_texts():
-            digest.update(text.encode("utf-8") + b"\0")
-        return f"data-{digest.hexdigest()}"
+        return GENERATOR_VERSION if self._data is None else texts_fingerprint(self.tokenizer_texts())
 
     def __repr__(self) -> str:
         return f"CodeTask(dataset={self.dataset!r}, difficulty={self.difficulty}, scorer={self.scorer.name!r})"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 from collections.abc import Iterator, Mapping, Sequence
@@ -12,7 +11,7 @@ from typing import Any
 from textgym.error import DataFileNotFoundError, InvalidArgumentError, UnknownDatasetError, suggest
 from textgym.scorers import SCORERS, make_scorer
 from textgym.tasks import loaders
-from textgym.tasks.base import Example, Task, check_split, split_of
+from textgym.tasks.base import Example, GeneratedSplit, Task, check_split, split_of, split_sizes, texts_fingerprint
 from textgym.tasks.generators.dialogue import sample_dialogue
 
 __all__ = ["DIALOGUE_DATASETS", "DialogueTask"]
@@ -21,21 +20,6 @@ DIALOGUE_DATASETS = ("builtin", "chitchat")
 DIALOGUE_SCORERS = (*SCORERS, "slot", "semantic")
 GENERATOR_VERSION = "booking-dialogues-v0"
 MAX_DIFFICULTY = 3
-
-
-class _GeneratedSplit(Sequence[Example]):
-    def __init__(self, task: DialogueTask, split: str, size: int) -> None:
-        self._task, self._split, self._size = task, split, size
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self._size))]
-        if not -self._size <= index < self._size:
-            raise IndexError(f"{self._split} split has {self._size} examples, got index {index}")
-        return self._task._builtin_example(self._split, index % self._size)
 
 
 class DialogueTask(Task):
@@ -102,13 +86,8 @@ class DialogueTask(Task):
         metrics = ("chrf", "bleu", "slot") if builtin else ("chrf", "bleu")
         self.metric_scorers = {n: self.scorer if n == self.scorer.name else make_scorer(n, accepted) for n in metrics}
         self.metric_scorers.setdefault(self.scorer.name, self.scorer)
-        self._sizes = {"train": 20000, "validation": 500, "test": 1000}
-        for key, value in (num_examples or {}).items():
-            check_split(key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidArgumentError(f"Expected num_examples[{key!r}] to be an int >= 1, got {value!r}.")
-            self._sizes[key] = value
-        self._cache: dict[tuple[str, int], Example] = {}
+        self._sizes = split_sizes(num_examples)
+        self._splits: dict[str, GeneratedSplit] = {}
         self._dialogues: list[loaders.Dialogue] = []
         self._data: dict[str, list[Example]] | None = None
         if not builtin:
@@ -153,12 +132,6 @@ class DialogueTask(Task):
                 out[split].append(Example(f"{dialogue_id}/{i}", self.prompt(turns[:i], speaker), (reply,), "", meta))
         return out
 
-    def _builtin_example(self, split: str, index: int) -> Example:
-        cached = self._cache.get((split, index))
-        if cached is None:
-            cached = self._cache[(split, index)] = self._generate(split, index)
-        return cached
-
     def _generate(self, split: str, index: int) -> Example:
         for attempt in range(1000):
             rng = random.Random(f"{GENERATOR_VERSION}/{self.seed}/{self.difficulty}/{split}/{index}/{attempt}")
@@ -175,7 +148,9 @@ class DialogueTask(Task):
         """The examples of ``split``."""
         check_split(split)
         if self._data is None:
-            return _GeneratedSplit(self, split, self._sizes[split])
+            if split not in self._splits:
+                self._splits[split] = GeneratedSplit(self._generate, split, self._sizes[split])
+            return self._splits[split]
         return self._data[split]
 
     # -- tokenizer ---------------------------------------------------------------------------------------
@@ -197,12 +172,7 @@ class DialogueTask(Task):
 
     def tokenizer_fingerprint(self) -> str:
         """The generator version, or a hash of the training texts."""
-        if self._data is None:
-            return GENERATOR_VERSION
-        digest = hashlib.sha256()
-        for text in self.tokenizer_texts():
-            digest.update(text.encode("utf-8") + b"\0")
-        return f"data-{digest.hexdigest()}"
+        return GENERATOR_VERSION if self._data is None else texts_fingerprint(self.tokenizer_texts())
 
     def __repr__(self) -> str:
         return (f"DialogueTask(dataset={self.dataset!r}, context_turns={self.context_turns}, "

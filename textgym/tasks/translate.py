@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 from textgym.error import DataFileError, DataFileNotFoundError, InvalidArgumentError, UnknownDatasetError, suggest
 from textgym.scorers import SCORERS, Scorer, make_scorer
 from textgym.tasks import loaders
-from textgym.tasks.base import Example, Task, check_split, split_of
+from textgym.tasks.base import Example, GeneratedSplit, Task, check_split, split_of, split_sizes, texts_fingerprint
 from textgym.tasks.generators.translate import LANGUAGES, MAX_DIFFICULTY, realise, sample_plan
 
 __all__ = ["LANGUAGE_NAMES", "TranslateTask"]
@@ -22,27 +21,6 @@ BUILTIN_DATASETS = ("builtin", "multi30k", "tatoeba")
 GENERATOR_VERSION = "translate-grammar-v0"
 # Longest English source per difficulty (words): longer plans are re-drawn, keeping episodes bounded.
 _MAX_WORDS = {1: 12, 2: 14, 3: 18, 4: 26, 5: 30}
-
-
-class _BuiltinSplit(Sequence[Example]):
-    """A lazily generated split of the procedural corpus: example ``i`` is a pure function of its index."""
-
-    def __init__(self, task: TranslateTask, split: str, size: int) -> None:
-        self._task, self._split, self._size = task, split, size
-
-    def __len__(self) -> int:
-        return self._size
-
-    @overload
-    def __getitem__(self, index: int) -> Example: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Example]: ...
-    def __getitem__(self, index: int | slice) -> Example | Sequence[Example]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self._size))]
-        if not -self._size <= index < self._size:
-            raise IndexError(f"{self._split} split has {self._size} examples, got index {index}")
-        return self._task._builtin_example(self._split, index % self._size)
 
 
 class TranslateTask(Task):
@@ -102,12 +80,8 @@ class TranslateTask(Task):
         )
         self.dataset = dataset
         self._data: dict[str, list[Example]] | None = None
-        self._cache: dict[tuple[str, int], Example] = {}
-        self._sizes = {"train": 20000, "validation": 500, "test": 1000}
-        if num_examples is not None:
-            for key, value in num_examples.items():
-                check_split(key)
-                self._sizes[key] = self._check_int(f"num_examples[{key!r}]", value, minimum=1)
+        self._sizes = split_sizes(num_examples)
+        self._splits: dict[str, GeneratedSplit] = {}
         if isinstance(dataset, str) and dataset == "builtin":
             self._check_langs(LANGUAGES)
         else:
@@ -210,12 +184,6 @@ class TranslateTask(Task):
         """Format ``source`` with the prompt template."""
         return self.prompt_template.format(source=source)
 
-    def _builtin_example(self, split: str, index: int) -> Example:
-        cached = self._cache.get((split, index))
-        if cached is None:
-            cached = self._cache[(split, index)] = self._generate(split, index)
-        return cached
-
     def _generate(self, split: str, index: int) -> Example:
         langs = (self.source_lang, self.target_lang)
         for attempt in range(1000):
@@ -233,7 +201,9 @@ class TranslateTask(Task):
         """The examples of ``split`` (generated on access for the built-in corpus)."""
         check_split(split)
         if self._data is None:
-            return _BuiltinSplit(self, split, self._sizes[split])
+            if split not in self._splits:
+                self._splits[split] = GeneratedSplit(self._generate, split, self._sizes[split])
+            return self._splits[split]
         if split not in self._data:
             raise InvalidArgumentError(
                 f"Dataset {self.dataset!r} has no {split!r} split. Available: {sorted(self._data)}."
@@ -264,12 +234,7 @@ class TranslateTask(Task):
 
     def tokenizer_fingerprint(self) -> str:
         """Cache key of the default tokenizer: the generator version, or a hash of the training data."""
-        if self._data is None:
-            return GENERATOR_VERSION
-        digest = hashlib.sha256()
-        for text in self.tokenizer_texts():
-            digest.update(text.encode("utf-8") + b"\0")
-        return f"data-{digest.hexdigest()}"
+        return GENERATOR_VERSION if self._data is None else texts_fingerprint(self.tokenizer_texts())
 
     def __repr__(self) -> str:
         return (f"TranslateTask({self.source_lang}->{self.target_lang}, dataset={self.dataset!r}, "
