@@ -112,19 +112,38 @@ class GeneratedSplit(Sequence[Example]):
 class Task(ABC):
     """A task family instance: a source of examples per split plus a scorer.
 
-    Subclasses set :attr:`name`, :attr:`scorer` and :attr:`metric_scorers`, and implement
-    :meth:`examples`, :meth:`tokenizer_texts` and :meth:`tokenizer_fingerprint`.
+    Subclasses set :attr:`name`, :attr:`scorer` and :attr:`metric_scorers`, implement
+    :meth:`tokenizer_texts` and :meth:`tokenizer_fingerprint`, and either fill ``_data`` (examples loaded
+    from a dataset, by split) or implement ``_generate(split, index)`` for a procedural corpus whose split
+    sizes are ``_sizes``.
     """
 
     name: str = "task"
     splits: tuple[str, ...] = SPLITS
     prompt_template: str = "{source}\n"
+    dataset: Any = "builtin"
     scorer: Scorer
     metric_scorers: Mapping[str, Scorer]
+    _data: dict[str, list[Example]] | None = None
+    _sizes: Mapping[str, int] = DEFAULT_SPLIT_SIZES
 
-    @abstractmethod
+    def _generate(self, split: str, index: int) -> Example:
+        """Example ``index`` of ``split`` of the procedural corpus (tasks without one never get here)."""
+        raise NotImplementedError(f"{type(self).__name__} has no procedural corpus")
+
     def examples(self, split: str) -> Sequence[Example]:
-        """The examples of ``split`` (a sequence; may be generated lazily)."""
+        """The examples of ``split``: loaded ones, or a lazily generated split of the procedural corpus."""
+        check_split(split, self.splits)
+        if self._data is None:
+            generated: dict[str, GeneratedSplit] = self.__dict__.setdefault("_generated_splits", {})
+            if split not in generated:
+                generated[split] = GeneratedSplit(self._generate, split, self._sizes[split])
+            return generated[split]
+        if split not in self._data:
+            raise InvalidArgumentError(
+                f"Dataset {self.dataset!r} has no {split!r} split. Available: {sorted(self._data)}."
+            )
+        return self._data[split]
 
     @abstractmethod
     def tokenizer_texts(self) -> Iterator[str]:

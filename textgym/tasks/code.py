@@ -5,13 +5,13 @@ from __future__ import annotations
 import ast
 import os
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from textgym.error import InvalidArgumentError, UnknownDatasetError, suggest
 from textgym.scorers.code_exec import CodeExecScorer, CodeTest, SandboxConfig, code_tests_from_asserts
 from textgym.tasks import loaders
-from textgym.tasks.base import Example, GeneratedSplit, Task, check_split, split_of, split_sizes, texts_fingerprint
+from textgym.tasks.base import Example, Task, split_of, split_sizes, texts_fingerprint
 from textgym.tasks.generators.code import sample_problem
 
 __all__ = ["CODE_DATASETS", "CodeTask", "humaneval_tests"]
@@ -104,7 +104,6 @@ class CodeTask(Task):
         self.metric_scorers = {"pass_rate": self.scorer if partial_credit else self.scorer.sibling(True),
                                "pass": self.scorer.sibling(False) if partial_credit else self.scorer}
         self._sizes = split_sizes(num_examples)
-        self._splits: dict[str, GeneratedSplit] = {}
         self._data: dict[str, list[Example]] | None = None
         if dataset == "humaneval":
             self._data = {"test": [self._humaneval_example(r) for r in loaders.load_humaneval(data_dir)]}
@@ -148,18 +147,6 @@ class CodeTask(Task):
             return Example(example_id, problem.prompt, (problem.body,), problem.prompt, meta)
         raise AssertionError(f"no {split} problem after 1000 draws")  # internal invariant: p(split) >= 5%
 
-    def examples(self, split: str) -> Sequence[Example]:
-        """The examples of ``split``."""
-        check_split(split)
-        if self._data is None:
-            if split not in self._splits:
-                self._splits[split] = GeneratedSplit(self._generate, split, self._sizes[split])
-            return self._splits[split]
-        if split not in self._data:
-            raise InvalidArgumentError(
-                f"Dataset {self.dataset!r} has no {split!r} split. Available: {sorted(self._data)}."
-            )
-        return self._data[split]
 
     def episode_info(self, response: str, example: Example) -> dict[str, Any]:
         """Per-test outcomes and the failure reason of the finished episode (from the scorer's cache)."""

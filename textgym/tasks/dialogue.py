@@ -11,7 +11,7 @@ from typing import Any
 from textgym.error import DataFileNotFoundError, InvalidArgumentError, UnknownDatasetError, suggest
 from textgym.scorers import SCORERS, make_scorer
 from textgym.tasks import loaders
-from textgym.tasks.base import Example, GeneratedSplit, Task, check_split, split_of, split_sizes, texts_fingerprint
+from textgym.tasks.base import Example, Task, split_of, split_sizes, texts_fingerprint
 from textgym.tasks.generators.dialogue import sample_dialogue
 
 __all__ = ["DIALOGUE_DATASETS", "DialogueTask"]
@@ -87,7 +87,6 @@ class DialogueTask(Task):
         self.metric_scorers = {n: self.scorer if n == self.scorer.name else make_scorer(n, accepted) for n in metrics}
         self.metric_scorers.setdefault(self.scorer.name, self.scorer)
         self._sizes = split_sizes(num_examples)
-        self._splits: dict[str, GeneratedSplit] = {}
         self._dialogues: list[loaders.Dialogue] = []
         self._data: dict[str, list[Example]] | None = None
         if not builtin:
@@ -144,14 +143,6 @@ class DialogueTask(Task):
             return Example(f"{split}/{index}", prompt, sample.references, text, meta)
         raise AssertionError(f"no {split} dialogue after 1000 draws")  # internal invariant: p(split) >= 5%
 
-    def examples(self, split: str) -> Sequence[Example]:
-        """The examples of ``split``."""
-        check_split(split)
-        if self._data is None:
-            if split not in self._splits:
-                self._splits[split] = GeneratedSplit(self._generate, split, self._sizes[split])
-            return self._splits[split]
-        return self._data[split]
 
     # -- tokenizer ---------------------------------------------------------------------------------------
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from textgym.error import DataFileError, DataFileNotFoundError, InvalidArgumentError, UnknownDatasetError, suggest
 from textgym.scorers import SCORERS, Scorer, make_scorer
 from textgym.tasks import loaders
-from textgym.tasks.base import Example, GeneratedSplit, Task, check_split, split_of, split_sizes, texts_fingerprint
+from textgym.tasks.base import Example, Task, check_split, split_of, split_sizes, texts_fingerprint
 from textgym.tasks.generators.translate import LANGUAGES, MAX_DIFFICULTY, realise, sample_plan
 
 __all__ = ["LANGUAGE_NAMES", "TranslateTask"]
@@ -81,7 +81,6 @@ class TranslateTask(Task):
         self.dataset = dataset
         self._data: dict[str, list[Example]] | None = None
         self._sizes = split_sizes(num_examples)
-        self._splits: dict[str, GeneratedSplit] = {}
         if isinstance(dataset, str) and dataset == "builtin":
             self._check_langs(LANGUAGES)
         else:
@@ -197,18 +196,6 @@ class TranslateTask(Task):
             return Example(f"{split}/{index}", self.prompt(source), tuple(realise(plan, langs[1])), source, meta)
         raise AssertionError(f"no {split} sentence after 1000 draws")  # internal invariant: p(split) >= 5%
 
-    def examples(self, split: str) -> Sequence[Example]:
-        """The examples of ``split`` (generated on access for the built-in corpus)."""
-        check_split(split)
-        if self._data is None:
-            if split not in self._splits:
-                self._splits[split] = GeneratedSplit(self._generate, split, self._sizes[split])
-            return self._splits[split]
-        if split not in self._data:
-            raise InvalidArgumentError(
-                f"Dataset {self.dataset!r} has no {split!r} split. Available: {sorted(self._data)}."
-            )
-        return self._data[split]
 
     # -- tokenizer training ------------------------------------------------------------------------------
 
