@@ -1,0 +1,134 @@
+"""TransformerPolicy: a Hugging Face causal LM and a value head in one module, with KV-cache stepping.
+
+One ``nn.Module`` holds both, so one optimizer covers them (as TRL's ``PolicyAndValueWrapper``). It reads the
+environments' observations directly: ``input_ids`` and ``attention_mask`` with the prompt left-padded and the
+response right-padded. Positions come from the attention mask (``cumsum - 1``) in every path, so a full
+teacher-forced forward and a prefill followed by cached one-token decodes give the same log-probabilities.
+
+The LM may be a named from-scratch config sized for CPUs (``"tiny"``, ``"small"``: GPT-2 architecture with the
+env's vocabulary), a Hugging Face model name or local path, or a model instance. Its vocabulary must cover the
+env's ``Discrete(V)`` actions; a wider LM head is masked down to ``V`` logits.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from textgym.error import InvalidArgumentError, TextGymError, UnknownNameError, suggest
+
+__all__ = ["NAMED_CONFIGS", "PolicyOutput", "TransformerPolicy", "VocabMismatchError"]
+
+NAMED_CONFIGS: dict[str, dict[str, int]] = {
+    "tiny": {"n_layer": 2, "n_head": 2, "n_embd": 64},
+    "small": {"n_layer": 4, "n_head": 4, "n_embd": 128},
+}
+
+
+class VocabMismatchError(TextGymError, ValueError):
+    """The model's vocabulary does not cover the environment's token ids."""
+
+
+@dataclass
+class PolicyOutput:
+    """Logits over the env's ``V`` actions, value estimates, and the KV cache (for stepping)."""
+
+    logits: torch.Tensor
+    values: torch.Tensor
+    cache: Any = None
+
+
+def positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids from a left-padded mask: 0 at the first real token (padding gets 0 too, it is masked)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+class TransformerPolicy(nn.Module):
+    """A causal LM plus a scalar value head on its last hidden state.
+
+    Args:
+        model: ``"tiny"``/``"small"`` (a fresh GPT-2 of that size), a Hugging Face model name or local path
+            (``AutoModelForCausalLM.from_pretrained``), or a ``PreTrainedModel`` instance.
+        vocab_size: The env's action count ``V`` (``len(tokenizer)``).
+        max_positions: Context length of a named config (at least the env's ``P + T``).
+        eos_token_id, pad_token_id, bos_token_id: Special ids for a named config.
+    """
+
+    def __init__(self, model: Any, vocab_size: int, max_positions: int = 512, eos_token_id: int | None = None,
+                 pad_token_id: int | None = None, bos_token_id: int | None = None) -> None:
+        super().__init__()
+        if not isinstance(vocab_size, (int, np.integer)) or isinstance(vocab_size, bool) or vocab_size < 2:
+            raise InvalidArgumentError(f"Expected vocab_size to be an int >= 2, got {vocab_size!r}.")
+        self.vocab_size = vocab_size = int(vocab_size)
+        lm: Any = self._build(model, vocab_size, max_positions, eos_token_id, pad_token_id, bos_token_id)
+        self.lm = lm
+        lm_vocab = lm.get_output_embeddings().weight.shape[0]
+        if lm_vocab < vocab_size:
+            raise VocabMismatchError(
+                f"The model's LM head has {lm_vocab} outputs but the env has Discrete({vocab_size}) actions. Use the "
+                "model's own tokenizer for the env (tokenizer=...), or a model whose vocabulary covers it."
+            )
+        self.value_head = nn.Linear(lm.config.hidden_size, 1)
+        # transformers >= 5.2x names the KV cache `cache` (in and out); earlier releases `past_key_values`
+        self._cache_name = "cache" if "cache" in inspect.signature(lm.forward).parameters else "past_key_values"
+        nn.init.zeros_(self.value_head.weight)  # start from V = 0, as TRL's value heads do
+        nn.init.zeros_(self.value_head.bias)
+
+    @staticmethod
+    def _build(model: Any, vocab_size: int, max_positions: int, eos: int | None, pad: int | None,
+               bos: int | None) -> nn.Module:
+        from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, PreTrainedModel
+
+        if isinstance(model, PreTrainedModel):
+            return model
+        if isinstance(model, str) and model in NAMED_CONFIGS:
+            size = NAMED_CONFIGS[model]
+            config = GPT2Config(vocab_size=vocab_size, n_positions=max_positions, n_layer=size["n_layer"],
+                                n_head=size["n_head"], n_embd=size["n_embd"], eos_token_id=eos, bos_token_id=bos,
+                                pad_token_id=pad)
+            return GPT2LMHeadModel(config)
+        if isinstance(model, (str, os.PathLike)):
+            try:
+                return AutoModelForCausalLM.from_pretrained(str(model))
+            except Exception as exc:  # OSError, ValueError, hub errors: all mean "no such model here"
+                raise UnknownNameError(
+                    f"Could not load model {str(model)!r}: {str(exc).rstrip('.')}. Offline, pass a local folder or a "
+                    f"model already in the Hugging Face cache, or a named config. {suggest(str(model), NAMED_CONFIGS)}"
+                ) from exc
+        raise InvalidArgumentError(
+            f"Expected model to be a name, a path or a PreTrainedModel, got {model!r} ({type(model).__name__}). "
+            f"{suggest('', NAMED_CONFIGS)}"
+        )
+
+    def _heads(self, out: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = out.logits[..., : self.vocab_size]
+        values = self.value_head(out.hidden_states[-1]).squeeze(-1)
+        return logits, values
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> PolicyOutput:
+        """Teacher-forced pass over whole sequences: logits ``[B, L, V]`` and values ``[B, L]`` at every position."""
+        out = self.lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask),
+                      output_hidden_states=True)
+        logits, values = self._heads(out)
+        return PolicyOutput(logits, values)
+
+    def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> PolicyOutput:
+        """Run the prompts once: logits ``[B, V]`` and values ``[B]`` for the first action, plus the KV cache."""
+        out = self.lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask),
+                      output_hidden_states=True, use_cache=True)
+        logits, values = self._heads(out)
+        return PolicyOutput(logits[:, -1], values[:, -1], out[self._cache_name])
+
+    def decode(self, tokens: torch.Tensor, attention_mask: torch.Tensor, cache: Any) -> PolicyOutput:
+        """One cached step: ``tokens`` ``[B]`` were just appended; ``attention_mask`` covers the whole prefix."""
+        position = positions(attention_mask)[:, -1:]
+        out = self.lm(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=position,
+                      output_hidden_states=True, use_cache=True, **{self._cache_name: cache})
+        logits, values = self._heads(out)
+        return PolicyOutput(logits[:, -1], values[:, -1], out[self._cache_name])

@@ -1,0 +1,64 @@
+"""TransformerPolicy: KV-cache stepping against a full forward, vocabulary checks, bad input."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+import torch
+
+import textgym  # noqa: F401
+from agents.policy import TransformerPolicy, VocabMismatchError
+from textgym.error import InvalidArgumentError, UnknownNameError
+
+# float32 on CPU: the cached and the full pass differ only by summation order
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def env():
+    return gym.make_vec("TextGen-Translate-v0", num_envs=3, num_examples={"train": 40}, max_new_tokens=8)
+
+
+def test_kv_cache_stepping_matches_full_forward(env):
+    torch.manual_seed(0)
+    policy = TransformerPolicy("tiny", vocab_size=env.single_action_space.n, max_positions=128).eval()
+    obs, _ = env.reset(seed=0)
+    P, T = env.max_prompt_tokens, env.max_new_tokens
+    prompt_ids, prompt_mask = obs["input_ids"][:, :P], obs["attention_mask"][:, :P]
+    response = torch.randint(3, env.single_action_space.n, (3, T))
+    with torch.no_grad():
+        step = policy.prefill(prompt_ids, prompt_mask)
+        cached_logprobs = []
+        mask = prompt_mask
+        for t in range(T):
+            cached_logprobs.append(step.logits.log_softmax(-1).gather(1, response[:, t : t + 1])[:, 0])
+            mask = torch.cat([mask, torch.ones(3, 1, dtype=mask.dtype)], dim=1)
+            step = policy.decode(response[:, t], mask, step.cache)
+        full = policy(torch.cat([prompt_ids, response], 1), torch.cat([prompt_mask, torch.ones_like(response)], 1))
+    full_logprobs = full.logits[:, P - 1 : P + T - 1].log_softmax(-1).gather(2, response[:, :, None])[..., 0]
+    torch.testing.assert_close(torch.stack(cached_logprobs, 1), full_logprobs, atol=TOLERANCE, rtol=0)
+    assert full.values.shape == (3, P + T) and full.logits.shape[-1] == env.single_action_space.n
+
+
+def test_value_head_starts_at_zero_and_wider_heads_are_masked(env):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    wide = GPT2LMHeadModel(GPT2Config(vocab_size=3000, n_positions=160, n_layer=1, n_head=2, n_embd=32))
+    policy = TransformerPolicy(wide, vocab_size=2048)
+    obs, _ = env.reset(seed=1)
+    out = policy(obs["input_ids"], obs["attention_mask"])
+    assert out.logits.shape[-1] == 2048 and torch.count_nonzero(out.values) == 0
+
+
+def test_bad_models():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    narrow = GPT2LMHeadModel(GPT2Config(vocab_size=500, n_positions=64, n_layer=1, n_head=2, n_embd=32))
+    with pytest.raises(VocabMismatchError, match=r"LM head has 500 outputs but the env has Discrete\(2048\)"):
+        TransformerPolicy(narrow, vocab_size=2048)
+    with pytest.raises(UnknownNameError, match=r"(?s)Could not load model 'tiy'.*Did you mean 'tiny'\?"):
+        TransformerPolicy("tiy", vocab_size=2048)
+    with pytest.raises(InvalidArgumentError, match=r"Expected model to be a name, a path or a PreTrainedModel, got 3"):
+        TransformerPolicy(3, vocab_size=2048)
+    with pytest.raises(InvalidArgumentError, match=r"Expected vocab_size to be an int >= 2, got 0"):
+        TransformerPolicy("tiny", vocab_size=0)
