@@ -1,0 +1,34 @@
+"""Generalised Advantage Estimation over the tokens of whole episodes (Schulman et al. 2016, eq. 16).
+
+A row is one episode: token ``t`` of row ``i`` exists where ``mask[i, t]`` is 1, and the episode ends at its
+last real token (terminated, so the value after it is 0). Rewards are per token (the env's reward plus any
+per-token KL penalty).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["compute_gae"]
+
+
+def compute_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0,
+                gae_lambda: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+    """Advantages and returns ``[B, T]``, zero where ``mask`` is 0.
+
+    ``delta_t = r_t + gamma * V_{t+1} * m_{t+1} - V_t`` and ``A_t = delta_t + gamma * lambda * m_{t+1} * A_{t+1}``,
+    the backward recursion of SB3's ``RolloutBuffer.compute_returns_and_advantage`` with the episode ending at
+    the last masked token; returns are ``A + V`` (the value targets).
+    """
+    mask = mask.to(values.dtype)
+    advantages = torch.zeros_like(values)
+    last = torch.zeros_like(values[:, 0])
+    next_values = torch.zeros_like(values[:, 0])
+    next_mask = torch.zeros_like(values[:, 0])
+    for t in reversed(range(values.shape[1])):
+        delta = rewards[:, t] + gamma * next_values * next_mask - values[:, t]
+        last = delta + gamma * gae_lambda * next_mask * last
+        advantages[:, t] = last * mask[:, t]
+        next_values, next_mask = values[:, t], mask[:, t]
+        last = last * mask[:, t]
+    return advantages, (advantages + values) * mask

@@ -1,0 +1,77 @@
+"""PPOConfig: the Stable-Baselines3 PPO dialect plus the KL controller of RL from feedback; checks itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textgym.error import InvalidArgumentError
+
+__all__ = ["PPOConfig"]
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Hyper-parameters, named as in ``stable_baselines3.PPO`` so configs port over.
+
+    Attributes:
+        learning_rate: Adam step size.
+        n_steps: Episodes collected per env per rollout (each is up to ``max_new_tokens`` tokens).
+        batch_size: Episodes per minibatch; must divide ``n_steps * num_envs``.
+        n_epochs: Passes over each rollout.
+        gamma: Discount over tokens (1.0: the sequence score is what counts).
+        gae_lambda: GAE's lambda.
+        clip_range: PPO's epsilon for the probability ratio.
+        clip_range_vf: Clip of the value prediction around the old one (None: no clipping).
+        ent_coef: Entropy bonus weight.
+        vf_coef: Value loss weight.
+        max_grad_norm: Gradient norm clip.
+        target_kl: Stop an update's epochs early when the approximate KL exceeds ``1.5 * target_kl``, and the
+            target of the adaptive KL controller (None: neither).
+        kl_coef: Initial weight of the per-token KL penalty toward the frozen reference model.
+        adaptive_kl: Adapt ``kl_coef`` toward ``target_kl`` (Ziegler et al. 2019, section 2.2).
+        seed: Seed of torch and the envs.
+    """
+
+    learning_rate: float = 3e-4
+    n_steps: int = 1
+    batch_size: int = 16
+    n_epochs: int = 4
+    gamma: float = 1.0
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    clip_range_vf: float | None = None
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = None
+    kl_coef: float = 0.05
+    adaptive_kl: bool = True
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        positive = {"learning_rate": self.learning_rate, "n_steps": self.n_steps, "batch_size": self.batch_size,
+                    "n_epochs": self.n_epochs, "clip_range": self.clip_range, "max_grad_norm": self.max_grad_norm}
+        for name, value in positive.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InvalidArgumentError(f"Expected {name} > 0, got {value!r} ({type(value).__name__}).")
+        for name in ("n_steps", "batch_size", "n_epochs"):
+            if not isinstance(getattr(self, name), int):
+                raise InvalidArgumentError(f"Expected {name} to be an int, got {getattr(self, name)!r}.")
+        for name, value in (("gamma", self.gamma), ("gae_lambda", self.gae_lambda)):
+            if not 0.0 <= value <= 1.0:
+                raise InvalidArgumentError(f"Expected {name} in [0, 1], got {value!r}.")
+        for name, value in (("ent_coef", self.ent_coef), ("vf_coef", self.vf_coef), ("kl_coef", self.kl_coef)):
+            if value < 0:
+                raise InvalidArgumentError(f"Expected {name} >= 0, got {value!r}.")
+        for name, value in (("clip_range_vf", self.clip_range_vf), ("target_kl", self.target_kl)):
+            if value is not None and not value > 0:
+                raise InvalidArgumentError(f"Expected {name} > 0 or None, got {value!r}.")
+
+    def check_batch(self, num_envs: int) -> None:
+        """Raise if ``batch_size`` does not divide the ``n_steps * num_envs`` episodes of a rollout."""
+        rollout = self.n_steps * num_envs
+        if rollout % self.batch_size:
+            raise InvalidArgumentError(
+                f"batch_size={self.batch_size} does not divide the rollout of n_steps * num_envs = "
+                f"{self.n_steps} * {num_envs} = {rollout} episodes. Pick a divisor of {rollout}."
+            )
