@@ -63,9 +63,9 @@ class PPOConfig:
         for name, value in (("ent_coef", self.ent_coef), ("vf_coef", self.vf_coef), ("kl_coef", self.kl_coef)):
             if value < 0:
                 raise InvalidArgumentError(f"Expected {name} >= 0, got {value!r}.")
-        for name, value in (("clip_range_vf", self.clip_range_vf), ("target_kl", self.target_kl)):
-            if value is not None and not value > 0:
-                raise InvalidArgumentError(f"Expected {name} > 0 or None, got {value!r}.")
+        for name, optional in (("clip_range_vf", self.clip_range_vf), ("target_kl", self.target_kl)):
+            if optional is not None and not optional > 0:
+                raise InvalidArgumentError(f"Expected {name} > 0 or None, got {optional!r}.")
 
     def check_batch(self, num_envs: int) -> None:
         """Raise if ``batch_size`` does not divide the ``n_steps * num_envs`` episodes of a rollout."""
