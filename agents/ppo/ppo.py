@@ -1,0 +1,272 @@
+"""PPO that trains a transformer policy on TextGenVectorEnv, in Stable-Baselines3's dialect. Reads top to bottom.
+
+    from agents.ppo import PPO
+    model = PPO("tiny", "TextGen-Translate-v0", num_envs=16, seed=0)
+    model.learn(total_timesteps=20_000)
+    model.save("ppo_translate"); model = PPO.load("ppo_translate")
+
+One update: (1) roll out ``n_steps`` batches of ``num_envs`` episodes on the device (one prefill, cached decodes);
+(2) score the sequences once under the frozen reference model (one teacher-forced forward per minibatch);
+(3) shape the rewards with the per-token KL penalty ``-kl_coef * (log pi - log pi_ref)``; (4) GAE over tokens;
+(5) ``n_epochs`` of minibatch updates of the clipped surrogate, value loss and entropy bonus, with gradient
+clipping and early stopping on ``target_kl``; (6) adapt ``kl_coef`` toward ``target_kl``. Not built yet (see the
+issue): SFT warm start, evaluation callbacks, TensorBoard, the SB3 ``TransformerPolicy`` peer.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import textgym  # noqa: F401 - registers the env ids
+from agents.policy import TransformerPolicy
+from agents.ppo.advantages import compute_gae
+from agents.ppo.config import PPOConfig
+from agents.ppo.loss import approx_kl, clipped_surrogate_loss, clipped_value_loss, masked_mean
+from agents.ppo.rollout import Rollout, collect_rollout, sequence_logprobs
+from textgym.error import InvalidArgumentError
+from textgym.vector.torch_env import TextGenVectorEnv
+
+__all__ = ["PPO"]
+
+Callback = Callable[[dict[str, float]], bool | None]
+
+
+def _concat(rollouts: list[Rollout]) -> Rollout:
+    return Rollout(*(torch.cat([getattr(r, f.name) for r in rollouts]) for f in fields(Rollout)))
+
+
+class PPO:
+    """Proximal Policy Optimisation of a :class:`~agents.policy.TransformerPolicy` on a text env.
+
+    Args:
+        policy: ``"tiny"``/``"small"``, a Hugging Face model name/path/instance, or a ``TransformerPolicy``.
+        env: An env id (built here with ``gym.make_vec(..., autoreset_mode="Disabled")``) or such a
+            ``TextGenVectorEnv``.
+        num_envs: Episodes per rollout batch (ignored when ``env`` is an instance).
+        device: Torch device of the policy and of a built env.
+        env_kwargs: Keyword arguments of the env (task options).
+        verbose: 1 prints a table per update.
+        log_path: Folder for ``progress.csv`` (None: no CSV).
+        **hyperparameters: :class:`~agents.ppo.config.PPOConfig` fields (``learning_rate``, ``n_steps``, ...).
+    """
+
+    def __init__(self, policy: Any, env: Any, num_envs: int = 16, device: str = "cpu",
+                 env_kwargs: dict[str, Any] | None = None, verbose: int = 0,
+                 log_path: str | os.PathLike[str] | None = None, **hyperparameters: Any) -> None:
+        known = {f.name for f in fields(PPOConfig)}
+        unknown = sorted(set(hyperparameters) - known)
+        if unknown:
+            raise InvalidArgumentError(f"Unknown PPO argument(s) {unknown}. Accepted: {sorted(known)}.")
+        self.config = PPOConfig(**hyperparameters)  # checks itself before any model loads
+        if self.config.seed is not None:
+            torch.manual_seed(self.config.seed)
+        self.env_id, self.env_kwargs = (env if isinstance(env, str) else None), dict(env_kwargs or {})
+        self.env = self._make_env(env, num_envs, device)
+        self.config.check_batch(self.env.num_envs)
+        self.device = torch.device(device)
+        self.policy = self._make_policy(policy).to(self.device)
+        self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate)
+        self.kl_coef = self.config.kl_coef
+        self.num_timesteps = 0
+        self.verbose, self.log_path = verbose, Path(log_path) if log_path else None
+        self.generator = torch.Generator(device=self.device)
+        if self.config.seed is not None:
+            self.generator.manual_seed(self.config.seed)
+        self._env_seeded = False
+        self.history: list[dict[str, float]] = []
+
+    # -- construction ------------------------------------------------------------------------------------
+
+    def _make_env(self, env: Any, num_envs: int, device: str) -> TextGenVectorEnv:
+        if isinstance(env, str):
+            env = gym.make_vec(env, num_envs=num_envs, autoreset_mode="Disabled", device=device, **self.env_kwargs)
+        if not isinstance(env, TextGenVectorEnv) or env.autoreset_mode != gym.vector.AutoresetMode.DISABLED:
+            raise InvalidArgumentError(
+                f"PPO trains on a TextGenVectorEnv with autoreset_mode=DISABLED, or an env id; got {env!r} "
+                f"({type(env).__name__}). Use gym.make_vec(id, num_envs=..., autoreset_mode='Disabled')."
+            )
+        return env
+
+    def _make_policy(self, policy: Any) -> TransformerPolicy:
+        if isinstance(policy, TransformerPolicy):
+            if policy.vocab_size != self.env.vocab_size:
+                raise InvalidArgumentError(
+                    f"The policy's action count {policy.vocab_size} differs from the env's Discrete("
+                    f"{self.env.vocab_size}); build the policy with the env's tokenizer size."
+                )
+            return policy
+        env = self.env
+        return TransformerPolicy(policy, env.vocab_size, max_positions=env.max_prompt_tokens + env.max_new_tokens,
+                                 eos_token_id=env.eos_token_id, pad_token_id=env.pad_token_id,
+                                 bos_token_id=env.tokenizer.bos_token_id)
+
+    # -- training ----------------------------------------------------------------------------------------
+
+    def learn(self, total_timesteps: int, callback: Callback | None = None, log_interval: int = 1,
+              reset_num_timesteps: bool = True) -> PPO:
+        """Train until ``total_timesteps`` tokens were generated; ``callback(stats)`` returning False stops early."""
+        if not isinstance(total_timesteps, int) or isinstance(total_timesteps, bool) or total_timesteps < 1:
+            raise InvalidArgumentError(f"Expected total_timesteps to be a positive int, got {total_timesteps!r}.")
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        if not self._env_seeded:
+            self.env.reset(seed=self.config.seed)
+            self._env_seeded = True
+        target = self.num_timesteps + total_timesteps if not reset_num_timesteps else total_timesteps
+        while self.num_timesteps < target:
+            stats = self._update()
+            self.history.append(stats)
+            if self.verbose and len(self.history) % log_interval == 0:
+                print(" | ".join(f"{k} {v:.4g}" for k, v in stats.items()))
+            self._write_csv(stats)
+            if callback is not None and callback(stats) is False:
+                break
+        return self
+
+    def _update(self) -> dict[str, float]:
+        """One rollout and its optimisation; returns the logged statistics."""
+        cfg, start = self.config, time.perf_counter()
+        # 1. rollouts: n_steps batches of episodes, sampled on the device
+        self.policy.eval()  # for the whole update: see step 5
+        rollout = _concat([collect_rollout(self.policy, self.env, self.generator) for _ in range(cfg.n_steps)])
+        mask = rollout.mask.float()
+        self.num_timesteps += int(mask.sum())
+        # 2. the reference model's log-probs, one teacher-forced forward per minibatch
+        with torch.no_grad():
+            ref_logprobs = torch.cat([sequence_logprobs(self.reference, rollout, rows)[0]
+                                      for rows in self._minibatches(len(mask), shuffle=False)])
+        # 3. per-token KL penalty on the env's rewards
+        kl = (rollout.logprobs - ref_logprobs) * mask
+        rewards = rollout.rewards - self.kl_coef * kl
+        # 4. GAE over tokens
+        advantages, returns = compute_gae(rewards, rollout.values, mask, cfg.gamma, cfg.gae_lambda)
+        # 5. epochs of minibatch updates; dropout stays off (as TRL does): with it the ratio would be noise
+        # from the first minibatch on, and clipping would zero most gradients
+        losses: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "entropy": [], "approx_kl": [],
+                                          "clip_fraction": []}
+        for _ in range(cfg.n_epochs):
+            epoch_kl = []
+            for rows in self._minibatches(len(mask), shuffle=True):
+                logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows)
+                mb_mask = mask[rows]
+                mb_adv = advantages[rows]
+                # normalise per minibatch over its real tokens (SB3's normalize_advantage=True)
+                centred = (mb_adv - masked_mean(mb_adv, mb_mask)) * mb_mask
+                mb_adv = centred / (masked_mean(centred**2, mb_mask).sqrt() + 1e-8)
+                policy_loss, clip_fraction = clipped_surrogate_loss(logprobs, rollout.logprobs[rows], mb_adv, mb_mask,
+                                                                    cfg.clip_range)
+                value_loss = clipped_value_loss(values, rollout.values[rows], returns[rows], mb_mask, cfg.clip_range_vf)
+                entropy_mean = masked_mean(entropy, mb_mask)
+                loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy_mean
+                self.optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                with torch.no_grad():
+                    epoch_kl.append(float(approx_kl(logprobs, rollout.logprobs[rows], mb_mask)))
+                for key, value in (("policy_loss", policy_loss), ("value_loss", value_loss), ("entropy", entropy_mean),
+                                   ("clip_fraction", clip_fraction)):
+                    losses[key].append(float(value.detach()))
+                losses["approx_kl"].append(epoch_kl[-1])
+            if cfg.target_kl is not None and np.mean(epoch_kl) > 1.5 * cfg.target_kl:
+                break  # early stopping, as SB3
+        # 6. adaptive KL controller (Ziegler et al. 2019): move kl_coef toward the target
+        mean_kl = float((kl.sum(1)).mean())
+        if cfg.adaptive_kl and cfg.target_kl is not None:
+            error = float(np.clip(mean_kl / cfg.target_kl - 1, -0.2, 0.2))
+            self.kl_coef *= 1 + error * len(mask) / 10_000
+        stats = {"time/total_timesteps": float(self.num_timesteps),
+                 "rollout/ep_rew_mean": float(rollout.returns.mean()),
+                 "rollout/ep_len_mean": float(rollout.lengths.float().mean()), "train/kl_to_ref": mean_kl,
+                 "train/kl_coef": self.kl_coef, "time/update_s": time.perf_counter() - start}
+        stats.update({f"train/{k}": float(np.mean(v)) for k, v in losses.items()})
+        return stats
+
+    def _minibatches(self, size: int, shuffle: bool) -> list[torch.Tensor]:
+        order = (torch.randperm(size, generator=torch.Generator().manual_seed(int(self.num_timesteps)))
+                 if shuffle else torch.arange(size))
+        return list(order.to(self.device).split(self.config.batch_size))
+
+    def _write_csv(self, stats: dict[str, float]) -> None:
+        if self.log_path is None:
+            return
+        self.log_path.mkdir(parents=True, exist_ok=True)
+        path = self.log_path / "progress.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(stats))
+            if new:
+                writer.writeheader()
+            writer.writerow(stats)
+
+    # -- acting, saving ----------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def predict(self, observation: dict[str, Any], state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[np.ndarray, None]:
+        """Next token for one observation or a batch (SB3's signature); numpy or tensors accepted."""
+        ids = torch.as_tensor(np.asarray(observation["input_ids"]), device=self.device).long()
+        attention = torch.as_tensor(np.asarray(observation["attention_mask"]), device=self.device).long()
+        single = ids.dim() == 1
+        ids, attention = (ids[None], attention[None]) if single else (ids, attention)
+        self.policy.eval()
+        logits = self.policy(ids, attention).logits
+        last = attention.shape[1] - 1 - attention.flip(1).argmax(1)  # the last real token of each row
+        next_logits = logits[torch.arange(len(ids), device=self.device), last].float()
+        if deterministic:
+            actions = next_logits.argmax(-1)
+        else:
+            actions = torch.multinomial(next_logits.softmax(-1), 1, generator=self.generator)[:, 0]
+        out = actions.cpu().numpy()
+        return (out[0] if single else out), None
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write ``config.json``, the policy and reference weights (safetensors) and the optimizer state."""
+        from safetensors.torch import save_model
+
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {"config": asdict(self.config), "env_id": self.env_id, "env_kwargs": self.env_kwargs,
+                "num_envs": self.env.num_envs, "num_timesteps": self.num_timesteps, "kl_coef": self.kl_coef,
+                "lm_config": self.policy.lm.config.to_dict()}
+        (folder / "config.json").write_text(json.dumps(meta, indent=2, default=str))
+        # save_model handles the LM's tied input/output embeddings (shared tensors)
+        save_model(self.policy, str(folder / "policy.safetensors"))
+        save_model(self.reference, str(folder / "reference.safetensors"))
+        torch.save({"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()},
+                   folder / "optimizer.pt")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], env: Any = None, device: str = "cpu") -> PPO:
+        """Rebuild a saved model (on ``env``, or on the env it was trained on when that was an id)."""
+        from safetensors.torch import load_model
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        folder = Path(path)
+        if not (folder / "config.json").is_file():
+            raise InvalidArgumentError(f"No saved PPO model in {str(folder)!r} (config.json is missing).")
+        meta = json.loads((folder / "config.json").read_text())
+        lm = GPT2LMHeadModel(GPT2Config.from_dict(meta["lm_config"]))
+        env = env if env is not None else meta["env_id"]
+        model = cls(lm, env, num_envs=meta["num_envs"], device=device, env_kwargs=meta["env_kwargs"],
+                    **meta["config"])
+        load_model(model.policy, str(folder / "policy.safetensors"))
+        load_model(model.reference, str(folder / "reference.safetensors"))
+        state = torch.load(folder / "optimizer.pt", weights_only=True)
+        model.optimizer.load_state_dict(state["optimizer"])
+        model.generator.set_state(state["generator"])
+        model.num_timesteps, model.kl_coef = meta["num_timesteps"], meta["kl_coef"]
+        return model

@@ -1,0 +1,78 @@
+"""The PPO trainer: it updates, is deterministic, saves and loads, and refuses bad input."""
+
+from __future__ import annotations
+
+import csv
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import textgym  # noqa: F401
+from agents.ppo import PPO
+from textgym.error import InvalidArgumentError, UnknownNameError
+
+ENV = "TextGen-Translate-v0"
+ENV_KWARGS = {"difficulty": 1, "max_new_tokens": 4, "num_examples": {"train": 20}}
+
+
+def make(**kwargs):
+    options = {"num_envs": 8, "seed": 0, "batch_size": 8, "n_epochs": 2, "env_kwargs": ENV_KWARGS, **kwargs}
+    return PPO("tiny", ENV, **options)
+
+
+def test_learn_updates_the_policy_and_logs(tmp_path):
+    model = make(log_path=tmp_path)
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    model.learn(total_timesteps=8 * 4 * 2)
+    assert model.num_timesteps >= 64 and len(model.history) >= 2
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.policy.parameters(), strict=True))
+    assert all(torch.equal(b, p) for b, p in zip(before, model.reference.parameters(), strict=True))  # frozen
+    stats = model.history[-1]
+    expected = {"rollout/ep_rew_mean", "train/policy_loss", "train/value_loss", "train/approx_kl", "train/kl_to_ref"}
+    assert expected <= set(stats)
+    assert 0.0 <= stats["rollout/ep_rew_mean"] <= 1.0
+    with open(tmp_path / "progress.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(model.history) and float(rows[-1]["time/total_timesteps"]) == model.num_timesteps
+
+
+def test_two_runs_with_one_seed_are_identical():
+    a, b = make(), make()
+    a.learn(64)
+    b.learn(64)
+    assert all(torch.equal(p, q) for p, q in zip(a.policy.parameters(), b.policy.parameters(), strict=True))
+    assert a.history[-1]["rollout/ep_rew_mean"] == b.history[-1]["rollout/ep_rew_mean"]
+
+
+def test_save_load_round_trip(tmp_path):
+    model = make()
+    model.learn(64)
+    model.save(tmp_path / "ppo")
+    loaded = PPO.load(tmp_path / "ppo")
+    assert loaded.num_timesteps == model.num_timesteps and loaded.kl_coef == model.kl_coef
+    assert all(torch.equal(p, q) for p, q in zip(model.policy.parameters(), loaded.policy.parameters(), strict=True))
+    env = gym.make(ENV, **ENV_KWARGS)
+    obs, _ = env.reset(seed=1)
+    action, _ = model.predict(obs, deterministic=True)
+    assert loaded.predict(obs, deterministic=True)[0] == action and 0 <= action < env.action_space.n
+    batch = {k: np.stack([v, v]) for k, v in obs.items()}
+    assert model.predict(batch, deterministic=True)[0].tolist() == [action, action]
+
+
+def test_bad_input():
+    with pytest.raises(InvalidArgumentError, match=r"PPO trains on a TextGenVectorEnv with autoreset_mode=DISABLED"):
+        PPO("tiny", gym.make_vec(ENV, num_envs=2, **ENV_KWARGS))
+    with pytest.raises(InvalidArgumentError, match=r"PPO trains on a TextGenVectorEnv.*\(CartPoleEnv\)"):
+        PPO("tiny", gym.make("CartPole-v1").unwrapped)
+    with pytest.raises(InvalidArgumentError, match=r"batch_size=3 does not divide .* = 1 \* 8 = 8 episodes"):
+        make(batch_size=3)
+    with pytest.raises(InvalidArgumentError, match=r"Expected total_timesteps to be a positive int, got 0"):
+        make().learn(0)
+    with pytest.raises(InvalidArgumentError, match=r"Unknown PPO argument\(s\) \['nsteps'\]"):
+        make(nsteps=4)
+    with pytest.raises(UnknownNameError, match=r"(?s)Could not load model 'tinyy'.*Did you mean 'tiny'\?"):
+        PPO("tinyy", ENV, num_envs=8, batch_size=8, env_kwargs=ENV_KWARGS)
+    with pytest.raises(InvalidArgumentError, match=r"No saved PPO model in"):
+        PPO.load("/nonexistent/ppo")
