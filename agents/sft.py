@@ -1,0 +1,93 @@
+"""Supervised warm start: teacher-forced training of the policy on the task's references (DESIGN §6).
+
+The batches come straight from a :class:`~textgym.vector.torch_env.TextGenVectorEnv`'s tokenized split (its
+left-padded prompts and its reference token ids), so SFT sees exactly the inputs PPO will: prompt, then the
+canonical reference and EOS. The loss is the cross-entropy of the response tokens only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from agents.policy import TransformerPolicy
+from agents.ppo.rollout import collect_rollout
+from textgym.error import InvalidArgumentError
+from textgym.vector.torch_env import TextGenVectorEnv
+
+__all__ = ["SFTConfig", "evaluate", "sft_batch", "train_sft"]
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    """Warm-start settings.
+
+    Attributes:
+        steps: Optimizer steps.
+        batch_size: Examples per step.
+        learning_rate: Adam step size.
+        seed: Seed of the example order.
+    """
+
+    steps: int = 300
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidArgumentError(f"Expected SFTConfig.{name} to be a positive int, got {value!r}.")
+        if not self.learning_rate > 0:
+            raise InvalidArgumentError(f"Expected SFTConfig.learning_rate > 0, got {self.learning_rate!r}.")
+
+
+def sft_batch(envs: TextGenVectorEnv, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``input_ids``, ``attention_mask`` and the response ``labels`` (-100 elsewhere) for examples ``index``."""
+    P, T = envs.max_prompt_tokens, envs.max_new_tokens
+    reference = envs.reference_ids[index, 0]  # [B, T-1], canonical reference, -1 padded
+    length = (reference >= 0).sum(1)
+    response = torch.full((len(index), T), envs.pad_token_id, dtype=torch.long, device=reference.device)
+    response[:, : T - 1] = torch.where(reference >= 0, reference, envs.pad_token_id)
+    response[torch.arange(len(index)), length] = envs.eos_token_id
+    response_mask = (torch.arange(T, device=reference.device)[None, :] <= length[:, None]).long()
+    input_ids = torch.cat([envs.prompt_ids[index], response], dim=1)
+    attention = torch.cat([envs.prompt_mask[index], response_mask], dim=1)
+    labels = torch.where(response_mask.bool(), response, -100)
+    return input_ids, attention, labels
+
+
+def train_sft(policy: TransformerPolicy, envs: TextGenVectorEnv, config: SFTConfig | None = None) -> list[float]:
+    """Train ``policy`` on the references of ``envs``' split; returns the loss of every step."""
+    config = config or SFTConfig()
+    optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
+    generator = torch.Generator().manual_seed(config.seed)
+    num_examples, P = len(envs.examples), envs.max_prompt_tokens
+    losses = []
+    policy.train()
+    for _ in range(config.steps):
+        index = torch.randint(num_examples, (config.batch_size,), generator=generator).to(envs.device)
+        input_ids, attention, labels = sft_batch(envs, index)
+        logits = policy(input_ids, attention).logits[:, P - 1 : -1]
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    policy.eval()
+    return losses
+
+
+def evaluate(policy: TransformerPolicy, envs: TextGenVectorEnv, episodes: int | None = None, seed: int = 0) -> float:
+    """Mean final score of greedy decoding over ``episodes`` (default: one batch of ``num_envs``) episodes."""
+    episodes = episodes or envs.num_envs
+    envs.reset(seed=seed)
+    scores = []
+    while len(scores) < episodes:
+        rollout = collect_rollout(policy, envs, deterministic=True)
+        scores += rollout.returns.tolist()
+    return float(sum(scores[:episodes]) / episodes)
