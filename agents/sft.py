@@ -47,7 +47,7 @@ class SFTConfig:
 
 def sft_batch(envs: TextGenVectorEnv, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``input_ids``, ``attention_mask`` and the response ``labels`` (-100 elsewhere) for examples ``index``."""
-    P, T = envs.max_prompt_tokens, envs.max_new_tokens
+    T = envs.max_new_tokens
     reference = envs.reference_ids[index, 0]  # [B, T-1], canonical reference, -1 padded
     length = (reference >= 0).sum(1)
     response = torch.full((len(index), T), envs.pad_token_id, dtype=torch.long, device=reference.device)
@@ -86,7 +86,7 @@ def evaluate(policy: TransformerPolicy, envs: TextGenVectorEnv, episodes: int | 
     """Mean final score of greedy decoding over ``episodes`` (default: one batch of ``num_envs``) episodes."""
     episodes = episodes or envs.num_envs
     envs.reset(seed=seed)
-    scores = []
+    scores: list[float] = []
     while len(scores) < episodes:
         rollout = collect_rollout(policy, envs, deterministic=True)
         scores += rollout.returns.tolist()
