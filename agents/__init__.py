@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from agents.base import Agent
-from agents.baselines import RandomAgent, ReferenceAgent
+from agents.baselines import GreedyAgent, RandomAgent, ReferenceAgent
 
-__all__ = ["Agent", "RandomAgent", "ReferenceAgent"]
+__all__ = ["Agent", "GreedyAgent", "RandomAgent", "ReferenceAgent"]

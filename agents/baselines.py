@@ -10,7 +10,7 @@ import numpy as np
 from agents.base import _response_length
 from textgym.error import InvalidArgumentError
 
-__all__ = ["RandomAgent", "ReferenceAgent"]
+__all__ = ["GreedyAgent", "RandomAgent", "ReferenceAgent"]
 
 
 class RandomAgent:
@@ -58,3 +58,30 @@ class ReferenceAgent:
         actions = self.env.reference_actions()  # type: ignore[attr-defined]
         position = _response_length(observation, self.env.max_prompt_tokens)  # type: ignore[attr-defined]
         return np.int64(actions[min(position, len(actions) - 1)]), None
+
+
+class GreedyAgent:
+    """Decodes greedily with a model: the most likely next token given the observation.
+
+    Args:
+        model: A :class:`~agents.policy.TransformerPolicy` (or anything whose call on ``input_ids`` and
+            ``attention_mask`` returns an object with ``logits``).
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def predict(self, observation: dict[str, Any], state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, None]:
+        """Argmax of the next-token logits at each row's last real token (one observation or a batch)."""
+        import torch
+
+        ids = torch.as_tensor(np.asarray(observation["input_ids"])).long()
+        mask = torch.as_tensor(np.asarray(observation["attention_mask"])).long()
+        single = ids.dim() == 1
+        ids, mask = (ids[None], mask[None]) if single else (ids, mask)
+        with torch.no_grad():
+            logits = self.model(ids, mask).logits
+        last = mask.shape[1] - 1 - mask.flip(1).argmax(1)
+        actions = logits[torch.arange(len(ids)), last].argmax(-1).numpy()
+        return (actions[0] if single else actions), None

@@ -44,3 +44,24 @@ def test_bad_agent_arguments():
         RandomAgent(gym.spaces.Box(0, 1, (2,), np.float32))
     with pytest.raises(InvalidArgumentError, match=r"ReferenceAgent needs a textgym env .* got CartPoleEnv"):
         ReferenceAgent(gym.make("CartPole-v1"))
+
+
+def test_greedy_agent_follows_the_model_argmax():
+    import torch
+
+    from agents import GreedyAgent
+    from agents.policy import TransformerPolicy
+
+    env = gym.make("TextGen-Translate-v0", max_new_tokens=8)
+    torch.manual_seed(0)
+    policy = TransformerPolicy("tiny", env.action_space.n, max_positions=96).eval()
+    agent = GreedyAgent(policy)
+    obs, _ = env.reset(seed=0)
+    action, _ = agent.predict(obs)
+    P = env.unwrapped.max_prompt_tokens
+    with torch.no_grad():
+        logits = policy(torch.as_tensor(obs["input_ids"])[None], torch.as_tensor(obs["attention_mask"])[None]).logits
+    assert action == int(logits[0, P - 1].argmax())  # before any token: predicted from the prompt's last token
+    obs, *_ = env.step(action)
+    assert agent.predict(obs)[0] == agent.predict({k: v[None] for k, v in obs.items()})[0][0]
+    assert isinstance(agent, Agent)
