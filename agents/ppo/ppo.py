@@ -9,8 +9,10 @@ One update: (1) roll out ``n_steps`` batches of ``num_envs`` episodes on the dev
 (2) score the sequences once under the frozen reference model (one teacher-forced forward per minibatch);
 (3) shape the rewards with the per-token KL penalty ``-kl_coef * (log pi - log pi_ref)``; (4) GAE over tokens;
 (5) ``n_epochs`` of minibatch updates of the clipped surrogate, value loss and entropy bonus, with gradient
-clipping and early stopping on ``target_kl``; (6) adapt ``kl_coef`` toward ``target_kl``. Not built yet (see the
-issue): SFT warm start, evaluation callbacks, TensorBoard, the SB3 ``TransformerPolicy`` peer.
+clipping and early stopping on ``target_kl``; (6) adapt ``kl_coef`` toward ``target_kl``.
+
+``init="sft"`` warm-starts the policy on the references first (it then is the KL reference too). Not built
+yet (see the issue): evaluation callbacks, TensorBoard, the SB3 ``TransformerPolicy`` peer.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from agents.ppo.advantages import compute_gae
 from agents.ppo.config import PPOConfig
 from agents.ppo.loss import approx_kl, clipped_surrogate_loss, clipped_value_loss, masked_mean
 from agents.ppo.rollout import Rollout, collect_rollout, sequence_logprobs
+from agents.sft import SFTConfig, train_sft
 from textgym.error import InvalidArgumentError
 from textgym.vector.torch_env import TextGenVectorEnv
 
@@ -59,12 +62,17 @@ class PPO:
         env_kwargs: Keyword arguments of the env (task options).
         verbose: 1 prints a table per update.
         log_path: Folder for ``progress.csv`` (None: no CSV).
+        init: ``None`` (start from ``policy`` as given), ``"sft"`` (warm-start on the task's references with
+            :func:`agents.sft.train_sft` first; the warm-started policy is also PPO's KL reference) or a path
+            saved by :meth:`save` (its policy weights).
+        sft_config: Settings of the ``"sft"`` warm start.
         **hyperparameters: :class:`~agents.ppo.config.PPOConfig` fields (``learning_rate``, ``n_steps``, ...).
     """
 
     def __init__(self, policy: Any, env: Any, num_envs: int = 16, device: str = "cpu",
                  env_kwargs: dict[str, Any] | None = None, verbose: int = 0,
-                 log_path: str | os.PathLike[str] | None = None, **hyperparameters: Any) -> None:
+                 log_path: str | os.PathLike[str] | None = None, init: str | os.PathLike[str] | None = None,
+                 sft_config: SFTConfig | None = None, **hyperparameters: Any) -> None:
         known = {f.name for f in fields(PPOConfig)}
         unknown = sorted(set(hyperparameters) - known)
         if unknown:
@@ -77,6 +85,7 @@ class PPO:
         self.config.check_batch(self.env.num_envs)
         self.device = torch.device(device)
         self.policy = self._make_policy(policy).to(self.device)
+        self.sft_losses = self._initialise(init, sft_config)
         self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate)
         self.kl_coef = self.config.kl_coef
@@ -112,6 +121,21 @@ class PPO:
         return TransformerPolicy(policy, env.vocab_size, max_positions=env.max_prompt_tokens + env.max_new_tokens,
                                  eos_token_id=env.eos_token_id, pad_token_id=env.pad_token_id,
                                  bos_token_id=env.tokenizer.bos_token_id)
+
+    def _initialise(self, init: Any, sft_config: SFTConfig | None) -> list[float]:
+        if init is None:
+            return []
+        if isinstance(init, str) and init == "sft":
+            seed = self.config.seed or 0
+            return train_sft(self.policy, self.env, sft_config or SFTConfig(seed=seed))
+        if isinstance(init, (str, os.PathLike)) and (Path(init) / "policy.safetensors").is_file():
+            from safetensors.torch import load_model
+
+            load_model(self.policy, str(Path(init) / "policy.safetensors"))
+            return []
+        raise InvalidArgumentError(
+            f"Unknown init {init!r}. Accepted: None, 'sft', or a folder written by PPO.save (with policy.safetensors)."
+        )
 
     # -- training ----------------------------------------------------------------------------------------
 
@@ -262,7 +286,7 @@ class PPO:
         lm = GPT2LMHeadModel(GPT2Config.from_dict(meta["lm_config"]))
         env = env if env is not None else meta["env_id"]
         model = cls(lm, env, num_envs=meta["num_envs"], device=device, env_kwargs=meta["env_kwargs"],
-                    **meta["config"])
+                    **meta["config"])  # init=None: the weights come from the files below
         load_model(model.policy, str(folder / "policy.safetensors"))
         load_model(model.reference, str(folder / "reference.safetensors"))
         state = torch.load(folder / "optimizer.pt", weights_only=True)

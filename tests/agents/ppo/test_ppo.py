@@ -76,3 +76,16 @@ def test_bad_input():
         PPO("tinyy", ENV, num_envs=8, batch_size=8, env_kwargs=ENV_KWARGS)
     with pytest.raises(InvalidArgumentError, match=r"No saved PPO model in"):
         PPO.load("/nonexistent/ppo")
+
+
+def test_init_sft_warm_starts_and_becomes_the_reference(tmp_path):
+    from agents.sft import SFTConfig
+
+    model = make(init="sft", sft_config=SFTConfig(steps=5, batch_size=8))
+    assert len(model.sft_losses) == 5
+    assert all(torch.equal(p, q) for p, q in zip(model.policy.parameters(), model.reference.parameters(), strict=True))
+    model.save(tmp_path / "warm")
+    resumed = make(init=tmp_path / "warm")
+    assert all(torch.equal(p, q) for p, q in zip(model.policy.parameters(), resumed.policy.parameters(), strict=True))
+    with pytest.raises(InvalidArgumentError, match=r"Unknown init 'sftt'. Accepted: None, 'sft'"):
+        make(init="sftt")
