@@ -11,8 +11,9 @@ One update: (1) roll out ``n_steps`` batches of ``num_envs`` episodes on the dev
 (5) ``n_epochs`` of minibatch updates of the clipped surrogate, value loss and entropy bonus, with gradient
 clipping and early stopping on ``target_kl``; (6) adapt ``kl_coef`` toward ``target_kl``.
 
-``init="sft"`` warm-starts the policy on the references first (it then is the KL reference too). Not built
-yet (see the issue): evaluation callbacks, TensorBoard, the SB3 ``TransformerPolicy`` peer.
+``init="sft"`` warm-starts the policy on the references first (it then is the KL reference too). Callbacks in
+SB3's style (:mod:`agents.ppo.callbacks`: checkpoints, periodic evaluation on a validation env). Not built
+yet (see the issue): TensorBoard, the SB3 ``TransformerPolicy`` peer.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import csv
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import torch
 import textgym  # noqa: F401 - registers the env ids
 from agents.policy import TransformerPolicy
 from agents.ppo.advantages import compute_gae
+from agents.ppo.callbacks import as_callback
 from agents.ppo.config import PPOConfig
 from agents.ppo.loss import approx_kl, clipped_surrogate_loss, clipped_value_loss, masked_mean
 from agents.ppo.rollout import Rollout, collect_rollout, sequence_logprobs
@@ -42,9 +43,6 @@ from textgym.error import InvalidArgumentError
 from textgym.vector.torch_env import TextGenVectorEnv
 
 __all__ = ["PPO"]
-
-Callback = Callable[[dict[str, float]], bool | None]
-
 
 def _concat(rollouts: list[Rollout]) -> Rollout:
     return Rollout(*(torch.cat([getattr(r, f.name) for r in rollouts]) for f in fields(Rollout)))
@@ -96,6 +94,7 @@ class PPO:
             self.generator.manual_seed(self.config.seed)
         self._env_seeded = False
         self.history: list[dict[str, float]] = []
+        self._csv_columns: list[str] = []
 
     # -- construction ------------------------------------------------------------------------------------
 
@@ -139,11 +138,18 @@ class PPO:
 
     # -- training ----------------------------------------------------------------------------------------
 
-    def learn(self, total_timesteps: int, callback: Callback | None = None, log_interval: int = 1,
+    def learn(self, total_timesteps: int, callback: Any = None, log_interval: int = 1,
               reset_num_timesteps: bool = True) -> PPO:
-        """Train until ``total_timesteps`` tokens were generated; ``callback(stats)`` returning False stops early."""
+        """Train until ``total_timesteps`` tokens were generated.
+
+        ``callback``: a :class:`~agents.ppo.callbacks.BaseCallback`, a list of them, or a function of the update's
+        statistics; False from it stops training.
+        """
         if not isinstance(total_timesteps, int) or isinstance(total_timesteps, bool) or total_timesteps < 1:
             raise InvalidArgumentError(f"Expected total_timesteps to be a positive int, got {total_timesteps!r}.")
+        hook = as_callback(callback)
+        if hook is not None:
+            hook.init(self)
         if reset_num_timesteps:
             self.num_timesteps = 0
         if not self._env_seeded:
@@ -152,11 +158,12 @@ class PPO:
         target = self.num_timesteps + total_timesteps if not reset_num_timesteps else total_timesteps
         while self.num_timesteps < target:
             stats = self._update()
+            keep_going = hook(stats) if hook is not None else True  # callbacks may add eval/... entries
             self.history.append(stats)
             if self.verbose and len(self.history) % log_interval == 0:
                 print(" | ".join(f"{k} {v:.4g}" for k, v in stats.items()))
             self._write_csv(stats)
-            if callback is not None and callback(stats) is False:
+            if not keep_going:
                 break
         return self
 
@@ -225,16 +232,21 @@ class PPO:
         return list(order.to(self.device).split(self.config.batch_size))
 
     def _write_csv(self, stats: dict[str, float]) -> None:
+        """Append a row to progress.csv; when new columns appear (eval/...), rewrite it with all of them."""
         if self.log_path is None:
             return
         self.log_path.mkdir(parents=True, exist_ok=True)
         path = self.log_path / "progress.csv"
-        new = not path.exists()
-        with open(path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(stats))
-            if new:
+        columns = list(dict.fromkeys(k for row in self.history for k in row))
+        rewrite = not path.exists() or set(stats) - set(self._csv_columns)
+        self._csv_columns = columns
+        with open(path, "w" if rewrite else "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+            if rewrite:
                 writer.writeheader()
-            writer.writerow(stats)
+                writer.writerows(self.history)
+            else:
+                writer.writerow(stats)
 
     # -- acting, saving ----------------------------------------------------------------------------------
 

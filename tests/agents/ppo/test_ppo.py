@@ -89,3 +89,27 @@ def test_init_sft_warm_starts_and_becomes_the_reference(tmp_path):
     assert all(torch.equal(p, q) for p, q in zip(model.policy.parameters(), resumed.policy.parameters(), strict=True))
     with pytest.raises(InvalidArgumentError, match=r"Unknown init 'sftt'. Accepted: None, 'sft'"):
         make(init="sftt")
+
+
+def test_callbacks_checkpoint_eval_and_stop(tmp_path):
+    from agents.ppo.callbacks import CheckpointCallback, EvalCallback
+
+    val = gym.make_vec(ENV, num_envs=8, autoreset_mode="Disabled", split="validation",
+                       **{**ENV_KWARGS, "num_examples": {"validation": 8}})
+    checkpoints = CheckpointCallback(save_freq=2, save_path=tmp_path / "ckpt")
+    evaluations = EvalCallback(val, eval_freq=2, best_model_save_path=tmp_path / "best")
+    calls = []
+    model = make(log_path=tmp_path / "logs")
+    stop_after_four = lambda s: calls.append(s) or len(calls) < 4  # noqa: E731
+    model.learn(total_timesteps=8 * 4 * 10, callback=[checkpoints, evaluations, stop_after_four])
+    assert len(model.history) == 4  # the function stopped training after the 4th update
+    assert [p.name for p in checkpoints.saved] == [f"ppo_{t}_steps" for t in (64, 128)]
+    assert (tmp_path / "best" / "policy.safetensors").is_file() and len(evaluations.evaluations) == 2
+    assert "eval/mean_reward" in model.history[1] and 0 <= model.history[1]["eval/mean_reward"] <= 1
+    with open(tmp_path / "logs" / "progress.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 and rows[0]["eval/mean_reward"] == "" and rows[1]["eval/mean_reward"] != ""
+    with pytest.raises(InvalidArgumentError, match=r"Expected save_freq to be a positive int \(updates\), got 0"):
+        CheckpointCallback(save_freq=0, save_path=tmp_path)
+    with pytest.raises(InvalidArgumentError, match=r"Expected callback to be a BaseCallback.*got 3 \(int\)"):
+        make().learn(32, callback=3)

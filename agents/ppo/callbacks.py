@@ -1,0 +1,130 @@
+"""Callbacks in Stable-Baselines3's style: called after every PPO update; returning False stops training."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textgym.error import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from agents.ppo.ppo import PPO
+    from textgym.vector.torch_env import TextGenVectorEnv
+
+__all__ = ["BaseCallback", "CallbackList", "CheckpointCallback", "EvalCallback", "as_callback"]
+
+
+class BaseCallback:
+    """Override :meth:`on_update`; ``self.model`` is the PPO object, ``self.n_calls`` the updates seen."""
+
+    def __init__(self) -> None:
+        self.model: PPO | None = None
+        self.n_calls = 0
+
+    def init(self, model: PPO) -> None:
+        """Bind the model (called by ``learn``)."""
+        self.model = model
+
+    def __call__(self, stats: dict[str, float]) -> bool:
+        """Count the call and run :meth:`on_update`; True means go on."""
+        self.n_calls += 1
+        return self.on_update(stats) is not False
+
+    def on_update(self, stats: dict[str, float]) -> bool | None:
+        """After each update, with its statistics (which a callback may extend); False stops training."""
+        return True
+
+
+class CallbackList(BaseCallback):
+    """Several callbacks, in order; training stops if any returns False."""
+
+    def __init__(self, callbacks: Sequence[BaseCallback]) -> None:
+        super().__init__()
+        self.callbacks = list(callbacks)
+
+    def init(self, model: PPO) -> None:
+        """Bind every callback."""
+        super().init(model)
+        for callback in self.callbacks:
+            callback.init(model)
+
+    def on_update(self, stats: dict[str, float]) -> bool:
+        """Run all of them (all run even when one asks to stop)."""
+        return all([callback(stats) for callback in self.callbacks])
+
+
+class _FunctionCallback(BaseCallback):
+    def __init__(self, function: Callable[[dict[str, float]], bool | None]) -> None:
+        super().__init__()
+        self.function = function
+
+    def on_update(self, stats: dict[str, float]) -> bool | None:
+        return self.function(stats)
+
+
+class CheckpointCallback(BaseCallback):
+    """Save the model every ``save_freq`` updates to ``save_path/{name_prefix}_{timesteps}_steps``."""
+
+    def __init__(self, save_freq: int, save_path: str | os.PathLike[str], name_prefix: str = "ppo") -> None:
+        super().__init__()
+        if not isinstance(save_freq, int) or save_freq < 1:
+            raise InvalidArgumentError(f"Expected save_freq to be a positive int (updates), got {save_freq!r}.")
+        self.save_freq, self.save_path, self.name_prefix = save_freq, Path(save_path), name_prefix
+        self.saved: list[Path] = []
+
+    def on_update(self, stats: dict[str, float]) -> bool:
+        """Save on every ``save_freq``-th update."""
+        if self.n_calls % self.save_freq == 0 and self.model is not None:
+            path = self.save_path / f"{self.name_prefix}_{self.model.num_timesteps}_steps"
+            self.model.save(path)
+            self.saved.append(path)
+        return True
+
+
+class EvalCallback(BaseCallback):
+    """Every ``eval_freq`` updates, score greedy decoding on ``eval_env`` (e.g. the validation split).
+
+    Adds ``eval/mean_reward`` to the update's statistics, keeps ``best_mean_reward`` and, with
+    ``best_model_save_path``, saves the best model there.
+    """
+
+    def __init__(self, eval_env: TextGenVectorEnv, eval_freq: int = 10, n_eval_episodes: int | None = None,
+                 best_model_save_path: str | os.PathLike[str] | None = None) -> None:
+        super().__init__()
+        if not isinstance(eval_freq, int) or eval_freq < 1:
+            raise InvalidArgumentError(f"Expected eval_freq to be a positive int (updates), got {eval_freq!r}.")
+        self.eval_env, self.eval_freq, self.n_eval_episodes = eval_env, eval_freq, n_eval_episodes
+        self.best_model_save_path = Path(best_model_save_path) if best_model_save_path else None
+        self.best_mean_reward = float("-inf")
+        self.evaluations: list[tuple[int, float]] = []
+
+    def on_update(self, stats: dict[str, float]) -> bool:
+        """Evaluate on every ``eval_freq``-th update."""
+        from agents.sft import evaluate
+
+        if self.n_calls % self.eval_freq or self.model is None:
+            return True
+        mean = evaluate(self.model.policy, self.eval_env, self.n_eval_episodes)
+        stats["eval/mean_reward"] = mean
+        self.evaluations.append((self.model.num_timesteps, mean))
+        if mean > self.best_mean_reward:
+            self.best_mean_reward = mean
+            if self.best_model_save_path is not None:
+                self.model.save(self.best_model_save_path)
+        return True
+
+
+def as_callback(callback: Any) -> BaseCallback | None:
+    """A callback from None, a BaseCallback, a list of them, or a function of the statistics."""
+    if callback is None or isinstance(callback, BaseCallback):
+        return callback
+    if isinstance(callback, (list, tuple)):
+        return CallbackList([as_callback(c) for c in callback])  # type: ignore[misc]
+    if callable(callback):
+        return _FunctionCallback(callback)
+    raise InvalidArgumentError(
+        f"Expected callback to be a BaseCallback, a list of them or a function, got {callback!r} "
+        f"({type(callback).__name__})."
+    )
