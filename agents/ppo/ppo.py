@@ -282,8 +282,11 @@ class PPO:
         # save_model handles the LM's tied input/output embeddings (shared tensors)
         save_model(self.policy, str(folder / "policy.safetensors"))
         save_model(self.reference, str(folder / "reference.safetensors"))
-        torch.save({"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()},
-                   folder / "optimizer.pt")
+        # with the env's per-row seeds and episode counters, a resumed run draws the examples an uninterrupted
+        # one would have drawn
+        torch.save({"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
+                    "env_seeds": self.env.seeds.cpu(), "env_counters": self.env.counters.cpu(),
+                    "env_seeded": self._env_seeded}, folder / "optimizer.pt")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], env: Any = None, device: str = "cpu") -> PPO:
@@ -304,5 +307,10 @@ class PPO:
         state = torch.load(folder / "optimizer.pt", weights_only=True)
         model.optimizer.load_state_dict(state["optimizer"])
         model.generator.set_state(state["generator"])
+        if state["env_seeded"] and model.env.num_envs == len(state["env_seeds"]):
+            model.env.reset(seed=0)  # start the env, then put its draw state back
+            model.env.seeds.copy_(state["env_seeds"])
+            model.env.counters.copy_(state["env_counters"])
+            model._env_seeded = True
         model.num_timesteps, model.kl_coef = meta["num_timesteps"], meta["kl_coef"]
         return model

@@ -113,3 +113,16 @@ def test_callbacks_checkpoint_eval_and_stop(tmp_path):
         CheckpointCallback(save_freq=0, save_path=tmp_path)
     with pytest.raises(InvalidArgumentError, match=r"Expected callback to be a BaseCallback.*got 3 \(int\)"):
         make().learn(32, callback=3)
+
+
+def test_resuming_from_a_checkpoint_equals_an_uninterrupted_run(tmp_path):
+    uninterrupted = make()
+    uninterrupted.learn(8 * 4 * 4)
+    first = make()
+    first.learn(8 * 4 * 2)
+    first.save(tmp_path / "half")
+    resumed = PPO.load(tmp_path / "half")
+    resumed.learn(8 * 4 * 2, reset_num_timesteps=False)
+    assert resumed.num_timesteps == uninterrupted.num_timesteps
+    for p, q in zip(uninterrupted.policy.parameters(), resumed.policy.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
