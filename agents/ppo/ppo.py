@@ -173,12 +173,14 @@ class PPO:
         # 1. rollouts: n_steps batches of episodes, sampled on the device
         self.policy.eval()  # for the whole update: see step 5
         rollout = _concat([collect_rollout(self.policy, self.env, self.generator) for _ in range(cfg.n_steps)])
+        rollout_done = time.perf_counter()
         mask = rollout.mask.float()
         self.num_timesteps += int(mask.sum())
         # 2. the reference model's log-probs, one teacher-forced forward per minibatch
         with torch.no_grad():
             ref_logprobs = torch.cat([sequence_logprobs(self.reference, rollout, rows)[0]
                                       for rows in self._minibatches(len(mask), shuffle=False)])
+        rescore_done = time.perf_counter()
         # 3. per-token KL penalty on the env's rewards
         kl = (rollout.logprobs - ref_logprobs) * mask
         rewards = rollout.rewards - self.kl_coef * kl
@@ -222,7 +224,9 @@ class PPO:
         stats = {"time/total_timesteps": float(self.num_timesteps),
                  "rollout/ep_rew_mean": float(rollout.returns.mean()),
                  "rollout/ep_len_mean": float(rollout.lengths.float().mean()), "train/kl_to_ref": mean_kl,
-                 "train/kl_coef": self.kl_coef, "time/update_s": time.perf_counter() - start}
+                 "train/kl_coef": self.kl_coef, "time/update_s": time.perf_counter() - start,
+                 "time/rollout_s": rollout_done - start, "time/rescore_s": rescore_done - rollout_done,
+                 "time/optimise_s": time.perf_counter() - rescore_done}
         stats.update({f"train/{k}": float(np.mean(v)) for k, v in losses.items()})
         return stats
 
