@@ -32,3 +32,24 @@ def test_bad_cli_input():
         main(["evaluate", "--env-kwarg", "difficulty"])
     with pytest.raises(SystemExit):
         main(["evaluate", "--agents", "oracle"])
+
+
+@pytest.mark.slow
+def test_train_runs_sft_then_ppo_and_saves(tmp_path, capsys):
+    from agents.ppo import PPO
+
+    out = tmp_path / "run"
+    assert main(["train", "--num-envs", "8", "--sft-steps", "30", "--ppo-updates", "2", "--out", str(out),
+                 "--env-kwarg", "difficulty=1", "--env-kwarg", "max_new_tokens=12"]) == 0
+    text = capsys.readouterr().out
+    scores = [float(line.rsplit(":", 1)[1]) for line in text.splitlines() if line.startswith("validation score")]
+    assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
+    assert scores[1] > scores[0]  # 30 SFT steps already beat the random start
+    assert f"checkpoint: {out}" in text and PPO.load(out).num_timesteps > 0
+
+
+def test_train_rejects_bad_budgets():
+    from textgym.cli import train
+
+    with pytest.raises(InvalidArgumentError, match=r"Expected sft_steps to be a positive int, got 0"):
+        train("TextGen-Translate-v0", sft_steps=0)

@@ -18,5 +18,5 @@ def test_readme_tour_runs(capsys):
 def test_readme_starts_with_the_two_commands():
     text = README.read_text(encoding="utf-8")
     first_block = re.search(r"```bash\n(.*?)```", text, flags=re.S).group(1).splitlines()
-    assert first_block[0].startswith('pip install torch==2.13.0 && pip install -e ".[dev]" && textgym evaluate')
+    assert first_block[0].startswith('pip install torch==2.13.0 && pip install -e ".[dev]" && textgym train')
     assert first_block[1].startswith("python -m pytest")

@@ -1,7 +1,9 @@
-"""The ``textgym`` command: evaluate baseline agents on an environment and show its examples.
+"""The ``textgym`` command: evaluate baseline agents, show examples, train a model (SFT then PPO).
 
 ``textgym evaluate`` plays whole episodes with each agent on a split and prints corpus-level sacreBLEU
-figures (with their signatures), the mean episode reward and env steps per second.
+figures (with their signatures), the mean episode reward and env steps per second. ``textgym train``
+warm-starts a small transformer on the references, then trains it with PPO, and prints the validation
+score before SFT, after SFT and after PPO, and where the checkpoint went.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import textgym  # noqa: F401 - registers the ids
 from textgym.error import InvalidArgumentError, suggest
 
-__all__ = ["evaluate", "main"]
+__all__ = ["evaluate", "main", "train"]
 
 AGENTS = ("random", "reference")
 
@@ -71,6 +73,53 @@ def evaluate(env_id: str, agent_name: str, episodes: int, split: str = "validati
     }
 
 
+def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int = 1000, ppo_updates: int = 100,
+          out: str = "textgym-run", seed: int = 0, learning_rate: float = 1e-4, **env_kwargs: Any) -> dict[str, Any]:
+    """SFT then PPO on ``env_id``; returns the validation scores and the checkpoint folder."""
+    from agents.ppo.callbacks import BaseCallback
+    from agents.ppo.ppo import PPO
+    from agents.sft import SFTConfig
+    from agents.sft import evaluate as evaluate_greedy
+
+    for name, value in (("num_envs", num_envs), ("sft_steps", sft_steps), ("ppo_updates", ppo_updates)):
+        if not isinstance(value, int) or value < 1:
+            raise InvalidArgumentError(f"Expected {name} to be a positive int, got {value!r}.")
+    val = gym.make_vec(env_id, num_envs=64, autoreset_mode="Disabled", split="validation", **env_kwargs)
+    ppo = PPO(model, env_id, num_envs=num_envs, seed=seed, env_kwargs=env_kwargs, batch_size=num_envs,
+              learning_rate=learning_rate)
+    before = evaluate_greedy(ppo.policy, val)  # type: ignore[arg-type]
+    print(f"validation score before SFT: {before:.4f}", flush=True)
+    ppo.warm_start(SFTConfig(steps=sft_steps, batch_size=32, seed=seed))
+    after_sft = evaluate_greedy(ppo.policy, val)  # type: ignore[arg-type]
+    print(f"validation score after SFT ({sft_steps} steps): {after_sft:.4f}", flush=True)
+
+    class Progress(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            try:
+                from tqdm import tqdm
+
+                self.bar: Any = tqdm(total=ppo_updates, desc="PPO", unit="update")
+            except ImportError:  # pragma: no cover - tqdm comes with transformers
+                self.bar = None
+
+        def on_update(self, stats: dict[str, float]) -> bool:
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.set_postfix(reward=f"{stats['rollout/ep_rew_mean']:.3f}")
+            return self.n_calls < ppo_updates
+
+    progress = Progress()
+    ppo.learn(total_timesteps=10**12, callback=progress)
+    if progress.bar is not None:
+        progress.bar.close()
+    after_ppo = evaluate_greedy(ppo.policy, val)  # type: ignore[arg-type]
+    ppo.save(out)
+    print(f"validation score after PPO ({ppo_updates} updates): {after_ppo:.4f}", flush=True)
+    print(f"checkpoint: {out}", flush=True)
+    return {"before_sft": before, "after_sft": after_sft, "after_ppo": after_ppo, "checkpoint": out}
+
+
 def _parse_env_kwargs(pairs: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -93,6 +142,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
                     help="environment/task keyword, e.g. --env-kwarg difficulty=4 --env-kwarg target_lang=fr")
+    tr = sub.add_parser("train", help="warm-start a small transformer on the references, then train it with PPO")
+    tr.add_argument("--task", default="TextGen-Translate-v0", help="environment id")
+    tr.add_argument("--model", default="tiny", help="tiny, small, or a Hugging Face model name/path")
+    tr.add_argument("--num-envs", type=int, default=32)
+    tr.add_argument("--sft-steps", type=int, default=1000)
+    tr.add_argument("--ppo-updates", type=int, default=100)
+    tr.add_argument("--learning-rate", type=float, default=1e-4)
+    tr.add_argument("--out", default="textgym-run", help="checkpoint folder")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
     show = sub.add_parser("show", help="print examples of a split")
     show.add_argument("--env", default="TextGen-Translate-v0")
     show.add_argument("--split", default="train")
@@ -100,6 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     show.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     env_kwargs = _parse_env_kwargs(args.env_kwarg)
+    if args.command == "train":
+        train(args.task, args.model, args.num_envs, args.sft_steps, args.ppo_updates, args.out, args.seed,
+              args.learning_rate, **env_kwargs)
+        return 0
     if args.command == "show":
         env = gym.make(args.env, split=args.split, **env_kwargs)
         for ex in env.unwrapped.task.examples(args.split)[: args.num]:  # type: ignore[attr-defined]

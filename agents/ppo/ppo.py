@@ -125,8 +125,7 @@ class PPO:
         if init is None:
             return []
         if isinstance(init, str) and init == "sft":
-            seed = self.config.seed or 0
-            return train_sft(self.policy, self.env, sft_config or SFTConfig(seed=seed))
+            return self.warm_start(sft_config)
         if isinstance(init, (str, os.PathLike)) and (Path(init) / "policy.safetensors").is_file():
             from safetensors.torch import load_model
 
@@ -135,6 +134,12 @@ class PPO:
         raise InvalidArgumentError(
             f"Unknown init {init!r}. Accepted: None, 'sft', or a folder written by PPO.save (with policy.safetensors)."
         )
+
+    def warm_start(self, sft_config: SFTConfig | None = None) -> list[float]:
+        """Supervised warm start on the env's references; the result also becomes the KL reference."""
+        losses = train_sft(self.policy, self.env, sft_config or SFTConfig(seed=self.config.seed or 0))
+        self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
+        return losses
 
     # -- training ----------------------------------------------------------------------------------------
 
