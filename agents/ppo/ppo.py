@@ -12,8 +12,8 @@ One update: (1) roll out ``n_steps`` batches of ``num_envs`` episodes on the dev
 clipping and early stopping on ``target_kl``; (6) adapt ``kl_coef`` toward ``target_kl``.
 
 ``init="sft"`` warm-starts the policy on the references first (it then is the KL reference too). Callbacks in
-SB3's style (:mod:`agents.ppo.callbacks`: checkpoints, periodic evaluation on a validation env). Not built
-yet (see the issue): TensorBoard, the SB3 ``TransformerPolicy`` peer.
+SB3's style (:mod:`agents.ppo.callbacks`: checkpoints, periodic evaluation on a validation env). Logs: stdout,
+``progress.csv`` and TensorBoard. The stock-SB3 peer is :mod:`agents.sb3_policy`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from agents.ppo.config import PPOConfig
 from agents.ppo.loss import approx_kl, clipped_surrogate_loss, clipped_value_loss, masked_mean
 from agents.ppo.rollout import Rollout, collect_rollout, sequence_logprobs
 from agents.sft import SFTConfig, train_sft
-from textgym.error import InvalidArgumentError
+from textgym.error import InvalidArgumentError, MissingDependencyError
 from textgym.vector.torch_env import TextGenVectorEnv
 
 __all__ = ["PPO"]
@@ -60,6 +60,7 @@ class PPO:
         env_kwargs: Keyword arguments of the env (task options).
         verbose: 1 prints a table per update.
         log_path: Folder for ``progress.csv`` (None: no CSV).
+        tensorboard_log: Folder for TensorBoard event files (needs the ``tensorboard`` package; None: none).
         init: ``None`` (start from ``policy`` as given), ``"sft"`` (warm-start on the task's references with
             :func:`agents.sft.train_sft` first; the warm-started policy is also PPO's KL reference) or a path
             saved by :meth:`save` (its policy weights).
@@ -69,7 +70,8 @@ class PPO:
 
     def __init__(self, policy: Any, env: Any, num_envs: int = 16, device: str = "cpu",
                  env_kwargs: dict[str, Any] | None = None, verbose: int = 0,
-                 log_path: str | os.PathLike[str] | None = None, init: str | os.PathLike[str] | None = None,
+                 log_path: str | os.PathLike[str] | None = None, tensorboard_log: str | os.PathLike[str] | None = None,
+                 init: str | os.PathLike[str] | None = None,
                  sft_config: SFTConfig | None = None, **hyperparameters: Any) -> None:
         known = {f.name for f in fields(PPOConfig)}
         unknown = sorted(set(hyperparameters) - known)
@@ -95,6 +97,7 @@ class PPO:
         self._env_seeded = False
         self.history: list[dict[str, float]] = []
         self._csv_columns: list[str] = []
+        self._tensorboard = self._make_writer(tensorboard_log)
 
     # -- construction ------------------------------------------------------------------------------------
 
@@ -120,6 +123,18 @@ class PPO:
         return TransformerPolicy(policy, env.vocab_size, max_positions=env.max_prompt_tokens + env.max_new_tokens,
                                  eos_token_id=env.eos_token_id, pad_token_id=env.pad_token_id,
                                  bos_token_id=env.tokenizer.bos_token_id)
+
+    @staticmethod
+    def _make_writer(folder: Any) -> Any:
+        if folder is None:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "tensorboard_log= needs the tensorboard package: pip install tensorboard"
+            ) from exc
+        return SummaryWriter(log_dir=str(folder))
 
     def _initialise(self, init: Any, sft_config: SFTConfig | None) -> list[float]:
         if init is None:
@@ -168,6 +183,10 @@ class PPO:
             if self.verbose and len(self.history) % log_interval == 0:
                 print(" | ".join(f"{k} {v:.4g}" for k, v in stats.items()))
             self._write_csv(stats)
+            if self._tensorboard is not None:
+                for key, value in stats.items():
+                    self._tensorboard.add_scalar(key, value, self.num_timesteps)
+                self._tensorboard.flush()
             if not keep_going:
                 break
         return self

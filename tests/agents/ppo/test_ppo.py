@@ -126,3 +126,16 @@ def test_resuming_from_a_checkpoint_equals_an_uninterrupted_run(tmp_path):
     assert resumed.num_timesteps == uninterrupted.num_timesteps
     for p, q in zip(uninterrupted.policy.parameters(), resumed.policy.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_tensorboard_log(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = make(tensorboard_log=tmp_path / "tb")
+    model.learn(64)
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    rewards = events.Scalars("rollout/ep_rew_mean")
+    assert len(rewards) == len(model.history) and rewards[-1].step == model.num_timesteps
+    assert rewards[-1].value == pytest.approx(model.history[-1]["rollout/ep_rew_mean"])
