@@ -13,6 +13,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import textgym  # noqa: F401 - registers the ids
 from agents import RandomAgent, ReferenceAgent
+from tests.fakes import play
 from textgym.envs.text_gen_env import TextGenEnv
 from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, TextGymError
 
@@ -22,19 +23,6 @@ ENV_ID = "TextGen-Translate-v0"
 @pytest.fixture(scope="module")
 def env():
     return gym.make(ENV_ID)
-
-
-def run_episode(env, agent, seed=None, options=None):
-    obs, info = env.reset(seed=seed, options=options)
-    rewards, actions = [], []
-    while True:
-        action, _ = agent.predict(obs)
-        obs, reward, terminated, truncated, info = env.step(action)
-        rewards.append(reward)
-        actions.append(int(action))
-        assert not truncated
-        if terminated:
-            return rewards, actions, info, obs
 
 
 def test_gymnasium_check_env(env):
@@ -88,7 +76,7 @@ def test_same_seed_same_episode_different_seed_differs(env):
 def test_reference_agent_scores_one(env):
     agent = ReferenceAgent(env)
     for seed in range(20):
-        rewards, actions, info, _ = run_episode(env, agent, seed=seed)
+        rewards, actions, info, _ = play(env, agent, seed=seed)
         assert info["score"] == 1.0 and rewards[-1] == 1.0 and sum(rewards[:-1]) == 0.0
         assert info["response"] == info["references"][0]
         assert actions[-1] == env.unwrapped.eos_token_id
@@ -98,7 +86,7 @@ def test_reference_agent_scores_one(env):
 def test_random_agent_scores_low():
     env = gym.make(ENV_ID)
     agent = RandomAgent(env.action_space, seed=0)
-    scores = [run_episode(env, agent, seed=seed)[2]["score"] for seed in range(100)]
+    scores = [play(env, agent, seed=seed)[2]["score"] for seed in range(100)]
     assert np.mean(scores) < 0.25
     assert max(scores) > 0.0  # the scorer does respond to random text (chrF counts character n-grams)
 

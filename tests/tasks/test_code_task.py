@@ -7,12 +7,11 @@ import pickle
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env as gym_check_env
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import textgym  # noqa: F401
 from agents import RandomAgent, ReferenceAgent
 from tests.data import shared_data
+from tests.fakes import play
 from textgym.error import InvalidArgumentError, UnknownDatasetError
 from textgym.tasks import make_task
 from textgym.tasks.code import humaneval_tests
@@ -25,23 +24,11 @@ def env():
     return gym.make(ENV_ID)
 
 
-def play(env, agent, seed):
-    obs, _ = env.reset(seed=seed)
-    while True:
-        obs, reward, terminated, _, info = env.step(agent.predict(obs)[0])
-        if terminated:
-            return reward, info
-
-
-def test_checkers(env):
-    gym_check_env(env.unwrapped)
-    sb3_check_env(env.unwrapped)
-
-
 def test_reference_agent_scores_one_and_info_lists_tests(env):
     agent = ReferenceAgent(env)
     for seed in range(8):
-        reward, info = play(env, agent, seed)
+        rewards, _, info, _ = play(env, agent, seed)
+        reward = rewards[-1]
         assert reward == 1.0 and info["outcome"] == "ok"
         assert len(info["tests"]) == 5 and all(t["passed"] for t in info["tests"])
         assert info["metrics"] == {"pass_rate": 1.0, "pass": 1.0}
@@ -51,7 +38,8 @@ def test_random_agent_scores_zero_with_reasons(env):
     agent = RandomAgent(env.action_space, seed=0)
     rewards = []
     for seed in range(5):
-        reward, info = play(env, agent, seed)
+        rewards, _, info, _ = play(env, agent, seed)
+        reward = rewards[-1]
         rewards.append(reward)
         assert info["outcome"] in {"syntax_error", "error"} and all(t["reason"] for t in info["tests"])
     assert max(rewards) == 0.0

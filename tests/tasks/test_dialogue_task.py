@@ -11,12 +11,11 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env as gym_check_env
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import textgym
 from agents import ReferenceAgent
 from tests.data import shared_data
+from tests.fakes import play
 from textgym.error import InvalidArgumentError, MissingDependencyError, UnknownDatasetError, UnknownScorerError
 from textgym.scorers import make_scorer
 from textgym.scorers.slot import SlotScorer, mentions
@@ -32,28 +31,11 @@ def env():
     return gym.make(ENV_ID)
 
 
-def play(env, actions_for, seed):
-    env.reset(seed=seed)
-    for a in actions_for(env):
-        _, reward, terminated, _, info = env.step(a)
-    assert terminated
-    return reward, info
-
-
-def test_checkers(env):
-    gym_check_env(env.unwrapped)
-    sb3_check_env(env.unwrapped)
-
-
 def test_reference_agent_scores_one(env):
     agent = ReferenceAgent(env)
     for seed in range(10):
-        obs, _ = env.reset(seed=seed)
-        while True:
-            obs, reward, terminated, _, info = env.step(agent.predict(obs)[0])
-            if terminated:
-                break
-        assert reward == 1.0 and info["metrics"]["slot"] == 1.0
+        rewards, _, info, _ = play(env, agent, seed)
+        assert rewards[-1] == 1.0 and info["metrics"]["slot"] == 1.0
 
 
 def test_seeding_and_pickling(env):

@@ -10,6 +10,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import textgym  # noqa: F401
 from agents import ReferenceAgent
 from tests.data import shared_data
+from tests.fakes import play
 from textgym.error import (
     DataFileError,
     DataFileNotFoundError,
@@ -63,12 +64,8 @@ def test_multi30k_env_reference_scores_one_with_its_own_tokenizer(multi30k_env):
     assert env.unwrapped.tokenizer is not None and len(env.unwrapped.tokenizer) == 2048
     agent = ReferenceAgent(env)
     for seed in range(5):
-        obs, _ = env.reset(seed=seed)
-        while True:
-            obs, reward, terminated, _, info = env.step(agent.predict(obs)[0])
-            if terminated:
-                break
-        assert reward == 1.0 and info["response"] == info["references"][0]
+        rewards, _, info, _ = play(env, agent, seed)
+        assert rewards[-1] == 1.0 and info["response"] == info["references"][0]
 
 
 def test_file_datasets(tmp_path):
