@@ -64,8 +64,7 @@ class GreedyAgent:
     """Decodes greedily with a model: the most likely next token given the observation.
 
     Args:
-        model: A :class:`~agents.policy.TransformerPolicy` (or anything whose call on ``input_ids`` and
-            ``attention_mask`` returns an object with ``logits``).
+        model: A :class:`~agents.policy.TransformerPolicy`.
     """
 
     def __init__(self, model: Any) -> None:
@@ -76,12 +75,9 @@ class GreedyAgent:
         """Argmax of the next-token logits at each row's last real token (one observation or a batch)."""
         import torch
 
-        ids = torch.as_tensor(np.asarray(observation["input_ids"])).long()
-        mask = torch.as_tensor(np.asarray(observation["attention_mask"])).long()
-        single = ids.dim() == 1
-        ids, mask = (ids[None], mask[None]) if single else (ids, mask)
+        from agents.policy import batch_observation
+
+        ids, mask, single = batch_observation(observation)
         with torch.no_grad():
-            logits = self.model(ids, mask).logits
-        last = mask.shape[1] - 1 - mask.flip(1).argmax(1)
-        actions = logits[torch.arange(len(ids)), last].argmax(-1).numpy()
+            actions = self.model.next_token(ids, mask).logits.argmax(-1).numpy()
         return (actions[0] if single else actions), None

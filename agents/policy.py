@@ -23,7 +23,7 @@ from torch import nn
 
 from textgym.error import InvalidArgumentError, TextGymError, UnknownNameError, suggest
 
-__all__ = ["NAMED_CONFIGS", "PolicyOutput", "TransformerPolicy", "VocabMismatchError"]
+__all__ = ["NAMED_CONFIGS", "PolicyOutput", "TransformerPolicy", "VocabMismatchError", "batch_observation"]
 
 NAMED_CONFIGS: dict[str, dict[str, int]] = {
     "tiny": {"n_layer": 2, "n_head": 2, "n_embd": 64},
@@ -42,6 +42,18 @@ class PolicyOutput:
     logits: torch.Tensor
     values: torch.Tensor
     cache: Any = None
+
+
+def batch_observation(observation: dict[str, Any], device: torch.device | str = "cpu"
+                      ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """One observation or a batch (numpy or tensors) as long tensors with a batch dimension.
+
+    Returns ``(input_ids, attention_mask, single)``, ``single`` telling whether a batch dimension was added.
+    """
+    ids = torch.as_tensor(np.asarray(observation["input_ids"]), device=device).long()
+    mask = torch.as_tensor(np.asarray(observation["attention_mask"]), device=device).long()
+    single = ids.dim() == 1
+    return (ids[None], mask[None], True) if single else (ids, mask, False)
 
 
 def positions(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -117,6 +129,17 @@ class TransformerPolicy(nn.Module):
                       output_hidden_states=True)
         logits, values = self._heads(out)
         return PolicyOutput(logits, values)
+
+    def next_token(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> PolicyOutput:
+        """Logits ``[B, V]`` and values ``[B]`` for the token after each row's last real one (no cache).
+
+        Works on the env's layout, where the response is right-padded: the last real token is not always the
+        last cell.
+        """
+        out = self(input_ids, attention_mask)
+        last = attention_mask.shape[1] - 1 - attention_mask.flip(1).argmax(1)
+        rows = torch.arange(len(input_ids), device=input_ids.device)
+        return PolicyOutput(out.logits[rows, last], out.values[rows, last])
 
     def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> PolicyOutput:
         """Run the prompts once: logits ``[B, V]`` and values ``[B]`` for the first action, plus the KV cache."""

@@ -54,11 +54,8 @@ class TransformerPolicy(ActorCriticPolicy):
         )
 
     def _heads(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        ids, mask = obs["input_ids"].long(), obs["attention_mask"].long()
-        out = self.transformer(ids, mask)
-        last = mask.shape[1] - 1 - mask.flip(1).argmax(1)  # each row's last real token
-        rows = torch.arange(len(ids), device=ids.device)
-        return out.logits[rows, last], out.values[rows, last]
+        out = self.transformer.next_token(obs["input_ids"].long(), obs["attention_mask"].long())
+        return out.logits, out.values
 
     def _distribution(self, logits: torch.Tensor) -> Distribution:
         return self.action_dist.proba_distribution(action_logits=logits)  # type: ignore[call-arg]

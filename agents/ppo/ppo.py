@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 import textgym  # noqa: F401 - registers the env ids
-from agents.policy import TransformerPolicy
+from agents.policy import TransformerPolicy, batch_observation
 from agents.ppo.advantages import compute_gae
 from agents.ppo.callbacks import as_callback
 from agents.ppo.config import PPOConfig
@@ -282,14 +282,9 @@ class PPO:
     def predict(self, observation: dict[str, Any], state: Any = None, episode_start: Any = None,
                 deterministic: bool = False) -> tuple[np.ndarray, None]:
         """Next token for one observation or a batch (SB3's signature); numpy or tensors accepted."""
-        ids = torch.as_tensor(np.asarray(observation["input_ids"]), device=self.device).long()
-        attention = torch.as_tensor(np.asarray(observation["attention_mask"]), device=self.device).long()
-        single = ids.dim() == 1
-        ids, attention = (ids[None], attention[None]) if single else (ids, attention)
+        ids, attention, single = batch_observation(observation, self.device)
         self.policy.eval()
-        logits = self.policy(ids, attention).logits
-        last = attention.shape[1] - 1 - attention.flip(1).argmax(1)  # the last real token of each row
-        next_logits = logits[torch.arange(len(ids), device=self.device), last].float()
+        next_logits = self.policy.next_token(ids, attention).logits.float()
         if deterministic:
             actions = next_logits.argmax(-1)
         else:

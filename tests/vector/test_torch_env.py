@@ -149,7 +149,7 @@ def test_incremental_token_bleu_equals_host_and_sacrebleu():
             refs[e, k, : len(toks)] = torch.tensor(toks)
             rows.append(toks)
         ref_lists.append(rows)
-    state, index, hyps = TokenBleuState(refs, N, T, V), torch.arange(N), [[] for _ in range(N)]
+    state, index, hyps = TokenBleuState(refs, N, V), torch.arange(N), [[] for _ in range(N)]
     state.reset(torch.ones(N, dtype=torch.bool), index)
     for step in range(T):
         tokens = torch.tensor([ref_lists[i][0][step] if step < len(ref_lists[i][0]) and rng.random() < 0.6

@@ -68,12 +68,11 @@ class TokenBleuState:
     Args:
         references: ``[num_examples, K, R]`` reference token ids (no EOS), -1 padded.
         num_envs: Rows.
-        max_new_tokens: Longest response.
         vocab_size: Size of the id space (sets the n-gram key base; keys are exact while ``(V+1)**4`` fits in
             int64, i.e. V < 55,000, and wrap around above, which only adds rare false matches).
     """
 
-    def __init__(self, references: torch.Tensor, num_envs: int, max_new_tokens: int, vocab_size: int) -> None:
+    def __init__(self, references: torch.Tensor, num_envs: int, vocab_size: int) -> None:
         device = references.device
         self.base = vocab_size + 1
         keys, counts = _reference_tables(references.cpu().numpy(), self.base)

@@ -174,7 +174,7 @@ class TextGenVectorEnv(VectorEnv):
         self.prev_score = torch.zeros(N, dtype=torch.float64, device=dev)
         self.env_id = torch.arange(N, device=dev)
         self._started = False
-        self._bleu = (TokenBleuState(self.reference_ids, N, self.max_new_tokens, self.vocab_size)
+        self._bleu = (TokenBleuState(self.reference_ids, N, self.vocab_size)
                       if self.reward == "token_bleu" else None)
 
     # -- API ---------------------------------------------------------------------------------------------
@@ -208,7 +208,6 @@ class TextGenVectorEnv(VectorEnv):
             self._reset_rows(resetting)
             active = ~resetting
         else:
-            resetting = None
             active = ~self.finished
         P, T = self.max_prompt_tokens, self.max_new_tokens
         position = (P + self.num_generated).clamp(max=P + T - 1)
