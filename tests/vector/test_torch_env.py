@@ -189,6 +189,24 @@ def test_autoreset_mode_accepts_the_enum_value_string():
     assert envs.metadata["autoreset_mode"] is AutoresetMode.NEXT_STEP
 
 
+def test_example_index_option_starts_rows_on_chosen_examples_like_the_single_env():
+    envs = gym.make_vec("TextGen-Translate-v0", num_envs=3, autoreset_mode="Disabled", split="test", **SMALL)
+    single = gym.make("TextGen-Translate-v0", split="test", **SMALL)
+    envs.reset(seed=0)
+    counters = envs.counters.clone()
+    chosen = [7, 0, 19]
+    obs, _ = envs.reset(options={"example_index": chosen, "reset_mask": np.array([True, False, True])})
+    assert envs.example_index.tolist()[0::2] == [7, 19]
+    assert torch.equal(envs.counters, counters)  # a chosen example does not use up a random draw
+    for row in (0, 2):
+        expected, _ = single.reset(options={"example_index": chosen[row]})
+        assert np.array_equal(obs["input_ids"][row].numpy(), expected["input_ids"])
+    with pytest.raises(InvalidArgumentError, match=r"example_index'\] to be 3 ints in \[0, 20\) \(the test split"):
+        envs.reset(options={"example_index": [0, 1, 20]})
+    with pytest.raises(InvalidArgumentError, match=r"example_index'\] to be 3 ints"):
+        envs.reset(options={"example_index": [0, 1]})
+
+
 # -- bad input -----------------------------------------------------------------------------------------------
 
 
@@ -222,7 +240,7 @@ def test_bad_reset_and_construction_arguments(envs):
         envs.reset(options={"reset_mask": np.array([True, False])})
     with pytest.raises(InvalidArgumentError, match=r"got shape \(3,\) and dtype torch.int64"):
         envs.reset(options={"reset_mask": np.array([1, 0, 1])})
-    with pytest.raises(InvalidArgumentError, match=r"Unknown reset option\(s\) \['mask'\]"):
+    with pytest.raises(InvalidArgumentError, match=r"Unknown reset option\(s\) \['mask'\]. Accepted: 'reset_mask', 'example_index'"):
         envs.reset(options={"mask": None})
     with pytest.raises(InvalidArgumentError, match=r"Expected seed to be an int or a list of 3 ints, got 'x'"):
         envs.reset(seed="x")

@@ -67,7 +67,9 @@ class TextGenVectorEnv(VectorEnv):
 
     ``reset(seed=s)`` gives row ``i`` the seed ``s + i``; examples come from :func:`textgym.seeding.episode_index`
     of (seed, episode counter), computed for all rows at once on the device, so row ``i`` replays a single env
-    seeded ``s + i`` step for step.
+    seeded ``s + i`` step for step. ``reset(options={"example_index": idx})`` starts row ``i`` on example
+    ``idx[i]`` of the split instead (the single env's option, batched; the episode counter does not advance),
+    e.g. to evaluate on a fixed list of test examples.
 
     ## Arguments
 
@@ -185,8 +187,11 @@ class TextGenVectorEnv(VectorEnv):
         self._check_open()
         options = dict(options or {})
         mask = self._reset_mask(options.pop("reset_mask", None))
+        chosen = self._chosen_examples(options.pop("example_index", None))
         if options:
-            raise InvalidArgumentError(f"Unknown reset option(s) {sorted(options)}. Accepted: 'reset_mask'.")
+            raise InvalidArgumentError(
+                f"Unknown reset option(s) {sorted(options)}. Accepted: 'reset_mask', 'example_index'."
+            )
         if seed is not None:
             seeds = self._seed_tensor(seed)
             self.seeds = torch.where(mask, seeds, self.seeds)
@@ -194,7 +199,7 @@ class TextGenVectorEnv(VectorEnv):
         elif not self._started:
             self.seeds = torch.randint(0, MASK, (self.num_envs,), device=self.device)
         self._started = True
-        self._reset_rows(mask)
+        self._reset_rows(mask, chosen)
         return self._obs(), {"env_id": self.env_id}
 
     def step(self, actions: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor, dict]:
@@ -277,18 +282,35 @@ class TextGenVectorEnv(VectorEnv):
             )
         return tensor.to(self.device)
 
-    def _reset_rows(self, mask: torch.Tensor) -> None:
-        """Start a new episode in the rows of ``mask``.
+    def _chosen_examples(self, index: Any) -> torch.Tensor | None:
+        """Check ``options["example_index"]``: one example index of the split per row."""
+        if index is None:
+            return None
+        E = len(self.examples)
+        array = index.detach().cpu().numpy() if isinstance(index, torch.Tensor) else np.asarray(index)
+        if array.shape != (self.num_envs,) or array.dtype.kind not in "iu" or (array < 0).any() or (array >= E).any():
+            raise InvalidArgumentError(
+                f"Expected options['example_index'] to be {self.num_envs} ints in [0, {E}) (the {self.single.split} "
+                f"split's examples), one per row, got {index!r}."
+            )
+        return torch.as_tensor(array, dtype=torch.long, device=self.device)
+
+    def _reset_rows(self, mask: torch.Tensor, chosen: torch.Tensor | None = None) -> None:
+        """Start a new episode in the rows of ``mask`` (on example ``chosen[i]`` where given).
 
         On an accelerator: masked writes over all rows, with no data-dependent branch, so nothing waits for the
-        device. On the CPU, where reading the mask is free: index writes to the reset rows only.
+        device. On the CPU, where reading the mask is free: index writes to the reset rows only. A chosen example
+        does not advance the row's episode counter (as the single env's ``example_index`` option).
         """
         if self.device.type == "cpu":
-            self._reset_rows_indexed(mask.nonzero().flatten())
+            self._reset_rows_indexed(mask.nonzero().flatten(), chosen)
             return
-        fresh = episode_index(self.seeds, self.counters, len(self.examples))
+        if chosen is None:
+            fresh = episode_index(self.seeds, self.counters, len(self.examples))
+            self.counters = self.counters + mask.long()
+        else:
+            fresh = chosen
         self.example_index = torch.where(mask, fresh, self.example_index)
-        self.counters = self.counters + mask.long()
         P = self.max_prompt_tokens
         m = mask[:, None]
         self.input_ids[:, :P] = torch.where(m, self.prompt_ids[self.example_index], self.input_ids[:, :P])
@@ -301,12 +323,15 @@ class TextGenVectorEnv(VectorEnv):
         if self._bleu is not None:
             self._bleu.reset(mask, self.example_index)
 
-    def _reset_rows_indexed(self, rows: torch.Tensor) -> None:
+    def _reset_rows_indexed(self, rows: torch.Tensor, chosen: torch.Tensor | None = None) -> None:
         if not len(rows):
             return
-        index = episode_index(self.seeds[rows], self.counters[rows], len(self.examples))
+        if chosen is None:
+            index = episode_index(self.seeds[rows], self.counters[rows], len(self.examples))
+            self.counters[rows] += 1
+        else:
+            index = chosen[rows]
         self.example_index[rows] = index
-        self.counters[rows] += 1
         P = self.max_prompt_tokens
         self.input_ids[rows, :P] = self.prompt_ids[index]
         self.attention_mask[rows, :P] = self.prompt_mask[index]
