@@ -29,35 +29,57 @@ class RandomAgent:
         self.action_space = action_space
         self._rng = np.random.default_rng(seed)
 
-    def predict(self, observation: dict[str, np.ndarray], state: Any = None, episode_start: Any = None,
-                deterministic: bool = False) -> tuple[np.int64, None]:
-        """A uniformly random token id (``deterministic`` has no effect)."""
+    def predict(self, observation: dict[str, Any], state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[np.ndarray | np.int64, None]:
+        """A uniformly random token id, or one per row for a batch (``deterministic`` has no effect)."""
+        ids = observation.get("input_ids") if isinstance(observation, dict) else None
+        if ids is not None and np.ndim(ids) == 2:
+            return self._rng.integers(self.action_space.n, size=len(ids)) + self.action_space.start, None
         return np.int64(self._rng.integers(self.action_space.n) + self.action_space.start), None
 
 
 class ReferenceAgent:
-    """Emits the canonical reference of the env's current example, token by token, then EOS.
+    """Emits the canonical reference of the env's current example(s), token by token, then EOS.
 
     An upper bound: it reads the answer from the env. Its episodes score 1.0 on the built-in tasks.
 
     Args:
-        env: A textgym env (wrappers are looked through with ``env.unwrapped``).
+        env: A textgym env (wrappers are looked through with ``env.unwrapped``), or a
+            :class:`~textgym.vector.torch_env.TextGenVectorEnv`: then ``predict`` takes its batched observation
+            and answers one token per row.
     """
 
-    def __init__(self, env: gym.Env) -> None:
+    def __init__(self, env: gym.Env | Any) -> None:
+        from textgym.vector.torch_env import TextGenVectorEnv
+
         unwrapped = env.unwrapped
-        if not hasattr(unwrapped, "reference_actions"):
+        self.vector = isinstance(unwrapped, TextGenVectorEnv)
+        if not self.vector and not hasattr(unwrapped, "reference_actions"):
             raise InvalidArgumentError(
-                f"ReferenceAgent needs a textgym env with reference_actions(), got {type(unwrapped).__name__}."
+                f"ReferenceAgent needs a textgym env with reference_actions() or a TextGenVectorEnv, got "
+                f"{type(unwrapped).__name__}."
             )
         self.env = unwrapped
 
-    def predict(self, observation: dict[str, np.ndarray], state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.int64, None]:
-        """The reference token at the position the observation has reached."""
+    def predict(self, observation: dict[str, Any], state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray | np.int64, None]:
+        """The reference token at the position the observation has reached (per row for a vector env)."""
+        if self.vector:
+            return self._predict_rows(observation), None
         actions = self.env.reference_actions()  # type: ignore[attr-defined]
         position = _response_length(observation, self.env.max_prompt_tokens)  # type: ignore[attr-defined]
         return np.int64(actions[min(position, len(actions) - 1)]), None
+
+    def _predict_rows(self, observation: dict[str, Any]) -> np.ndarray:
+        import torch
+
+        envs = self.env
+        mask = torch.as_tensor(np.asarray(observation["attention_mask"]))[:, envs.max_prompt_tokens :]
+        position = mask.sum(1).to(envs.example_index.device)
+        reference = envs.reference_ids[envs.example_index, 0]  # [N, T-1], -1 padded
+        padded = torch.nn.functional.pad(reference, (0, 1), value=-1)
+        token = padded.gather(1, position.clamp(max=padded.shape[1] - 1)[:, None])[:, 0]
+        return torch.where(token >= 0, token, envs.eos_token_id).cpu().numpy()
 
 
 class GreedyAgent:

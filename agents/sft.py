@@ -17,7 +17,7 @@ from agents.ppo.rollout import collect_rollout
 from textgym.error import InvalidArgumentError
 from textgym.vector.torch_env import TextGenVectorEnv
 
-__all__ = ["SFTConfig", "evaluate", "sft_batch", "train_sft"]
+__all__ = ["SFT", "SFTConfig", "evaluate", "sft_batch", "train_sft"]
 
 
 @dataclass(frozen=True)
@@ -60,26 +60,66 @@ def sft_batch(envs: TextGenVectorEnv, index: torch.Tensor) -> tuple[torch.Tensor
     return input_ids, attention, labels
 
 
-def train_sft(policy: TransformerPolicy, envs: TextGenVectorEnv, config: SFTConfig | None = None) -> list[float]:
-    """Train ``policy`` on the references of ``envs``' split; returns the loss of every step."""
-    config = config or SFTConfig()
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
-    generator = torch.Generator().manual_seed(config.seed)
-    num_examples, P = len(envs.examples), envs.max_prompt_tokens
-    losses = []
-    policy.train()
-    for _ in range(config.steps):
-        index = torch.randint(num_examples, (config.batch_size,), generator=generator).to(envs.device)
+class SFT:
+    """Supervised trainer with SB3's ``learn`` shape: ``SFT(policy, envs, config).learn(total_timesteps)``.
+
+    ``learn`` counts timesteps as supervised response tokens (reference tokens plus EOS), so a budget in tokens
+    means the same for SFT as for PPO. The optimizer and the example order persist across calls, so successive
+    ``learn`` calls continue one sequence of batches (each call stops at the first step that reaches its target).
+
+    Args:
+        policy: The model to train (in place).
+        envs: A :class:`~textgym.vector.torch_env.TextGenVectorEnv` whose split gives the examples.
+        config: Batch size, learning rate and seed (``steps`` is what :meth:`train_steps` uses by default).
+    """
+
+    def __init__(self, policy: TransformerPolicy, envs: TextGenVectorEnv, config: SFTConfig | None = None) -> None:
+        self.policy, self.envs, self.config = policy, envs, config or SFTConfig()
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=self.config.learning_rate)
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.num_timesteps = 0
+        self.losses: list[float] = []
+
+    def step(self) -> float:
+        """One optimizer step on a random batch; returns its loss."""
+        envs, P = self.envs, self.envs.max_prompt_tokens
+        index = torch.randint(len(envs.examples), (self.config.batch_size,), generator=self.generator).to(envs.device)
         input_ids, attention, labels = sft_batch(envs, index)
-        logits = policy(input_ids, attention).logits[:, P - 1 : -1]
+        logits = self.policy(input_ids, attention).logits[:, P - 1 : -1]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
-        optimizer.zero_grad()
+        self.optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
-        optimizer.step()
-        losses.append(float(loss.detach()))
-    policy.eval()
-    return losses
+        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), 1.0)
+        self.optimizer.step()
+        self.num_timesteps += int((labels != -100).sum())
+        self.losses.append(float(loss.detach()))
+        return self.losses[-1]
+
+    def train_steps(self, steps: int | None = None) -> list[float]:
+        """Run ``steps`` (default ``config.steps``) optimizer steps; returns their losses."""
+        steps = self.config.steps if steps is None else steps
+        self.policy.train()
+        losses = [self.step() for _ in range(steps)]
+        self.policy.eval()
+        return losses
+
+    def learn(self, total_timesteps: int, reset_num_timesteps: bool = False) -> SFT:
+        """Train until ``total_timesteps`` more supervised tokens were seen (the last batch may overshoot)."""
+        if not isinstance(total_timesteps, int) or isinstance(total_timesteps, bool) or total_timesteps < 1:
+            raise InvalidArgumentError(f"Expected total_timesteps to be a positive int, got {total_timesteps!r}.")
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        target = self.num_timesteps + total_timesteps
+        self.policy.train()
+        while self.num_timesteps < target:
+            self.step()
+        self.policy.eval()
+        return self
+
+
+def train_sft(policy: TransformerPolicy, envs: TextGenVectorEnv, config: SFTConfig | None = None) -> list[float]:
+    """Train ``policy`` on the references of ``envs``' split for ``config.steps`` steps; returns every loss."""
+    return SFT(policy, envs, config).train_steps()
 
 
 def evaluate(policy: TransformerPolicy, envs: TextGenVectorEnv, episodes: int | None = None, seed: int = 0) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import textgym  # noqa: F401
 from agents import Agent, RandomAgent, ReferenceAgent
@@ -37,6 +38,31 @@ def test_reference_agent_follows_the_observation_position():
     obs, *_ = env.step(ref[0])
     obs, *_ = env.step(ref[1])
     assert agent.predict(obs)[0] == ref[2]
+
+
+def test_batched_random_and_reference_agents_on_the_vector_env():
+    envs = gym.make_vec("TextGen-Translate-v0", num_envs=4, autoreset_mode="Disabled", split="test")
+    obs, _ = envs.reset(options={"example_index": [0, 1, 2, 3]})
+    draws, _ = RandomAgent(envs.single_action_space, seed=0).predict({k: v.numpy() for k, v in obs.items()})
+    assert draws.shape == (4,) and ((0 <= draws) & (draws < envs.vocab_size)).all()
+    agent, scores = ReferenceAgent(envs), torch.zeros(4)
+    single = gym.make("TextGen-Translate-v0", split="test")
+    expected = []
+    for i in range(4):
+        single.reset(options={"example_index": i})
+        expected.append(single.unwrapped.reference_actions())
+    played = [[] for _ in range(4)]
+    while True:
+        actions, _ = agent.predict(obs)
+        for row, action in enumerate(actions):
+            if len(played[row]) < len(expected[row]):
+                played[row].append(int(action))
+        obs, _, terminated, _, info = envs.step(actions)
+        scores = torch.where(info["_final_info"], info["final_info"]["score"], scores)
+        if terminated.all():
+            break
+    assert played == expected  # tokens then EOS, row by row
+    assert scores.tolist() == [1.0] * 4
 
 
 def test_bad_agent_arguments():

@@ -8,7 +8,7 @@ import torch
 
 import textgym  # noqa: F401
 from agents.policy import TransformerPolicy
-from agents.sft import SFTConfig, evaluate, sft_batch, train_sft
+from agents.sft import SFT, SFTConfig, evaluate, sft_batch, train_sft
 from textgym.error import InvalidArgumentError
 
 KW = {"difficulty": 1, "max_new_tokens": 16, "num_examples": {"train": 300, "validation": 32}}
@@ -37,6 +37,34 @@ def test_sft_lowers_the_loss_and_raises_the_validation_score():
     after = evaluate(policy, val)
     assert sum(losses[-20:]) / 20 < 0.6 * sum(losses[:20]) / 20
     assert after > before + 0.2, (before, after)
+
+
+def test_learn_counts_supervised_tokens_and_continues_one_batch_sequence():
+    envs = gym.make_vec("TextGen-Translate-v0", num_envs=2, autoreset_mode="Disabled", **KW)
+
+    def fresh() -> TransformerPolicy:
+        torch.manual_seed(0)
+        return TransformerPolicy("tiny", envs.vocab_size, max_positions=96, eos_token_id=envs.eos_token_id)
+
+    config = SFTConfig(batch_size=4, seed=3)
+    chunked = SFT(fresh(), envs, config)
+    chunked.learn(60)
+    first = chunked.num_timesteps
+    assert first >= 60 and first - 60 < 4 * 16  # stops at the first step reaching the target
+    chunked.learn(60)
+    assert chunked.num_timesteps >= first + 60
+    steps = len(chunked.losses)
+    # the same batches as one run of as many steps: the chunks continue one sequence
+    single = SFT(fresh(), envs, config)
+    assert single.train_steps(steps) == chunked.losses
+    assert single.num_timesteps == chunked.num_timesteps
+    # a step's timesteps are its supervised tokens: the references plus EOS
+    index = torch.randint(len(envs.examples), (4,), generator=torch.Generator().manual_seed(3))
+    counted = SFT(fresh(), envs, config)
+    counted.step()
+    assert counted.num_timesteps == int((sft_batch(envs, index)[2] != -100).sum())
+    with pytest.raises(InvalidArgumentError, match=r"Expected total_timesteps to be a positive int, got 0"):
+        chunked.learn(0)
 
 
 def test_sft_config_errors():
