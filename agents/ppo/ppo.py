@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 import textgym  # noqa: F401 - registers the env ids
+from agents.baselines import GreedyAgent
 from agents.policy import TransformerPolicy, batch_observation
 from agents.ppo.advantages import compute_gae
 from agents.ppo.callbacks import as_callback
@@ -98,6 +99,7 @@ class PPO:
         self.history: list[dict[str, float]] = []
         self._csv_columns: list[str] = []
         self._tensorboard = self._make_writer(tensorboard_log)
+        self._greedy: GreedyAgent | None = None
 
     # -- construction ------------------------------------------------------------------------------------
 
@@ -284,6 +286,10 @@ class PPO:
         """Next token for one observation or a batch (SB3's signature); numpy or tensors accepted."""
         ids, attention, single = batch_observation(observation, self.device)
         self.policy.eval()
+        if deterministic and not single and ids.shape[1] == self.env.max_prompt_tokens + self.env.max_new_tokens:
+            if self._greedy is None:  # lockstep batches of this env's layout decode with the KV cache
+                self._greedy = GreedyAgent(self.policy, self.env.max_prompt_tokens)
+            return self._greedy.predict({"input_ids": ids, "attention_mask": attention})[0], None
         next_logits = self.policy.next_token(ids, attention).logits.float()
         if deterministic:
             actions = next_logits.argmax(-1)

@@ -240,7 +240,8 @@ def test_bad_reset_and_construction_arguments(envs):
         envs.reset(options={"reset_mask": np.array([True, False])})
     with pytest.raises(InvalidArgumentError, match=r"got shape \(3,\) and dtype torch.int64"):
         envs.reset(options={"reset_mask": np.array([1, 0, 1])})
-    with pytest.raises(InvalidArgumentError, match=r"Unknown reset option\(s\) \['mask'\]. Accepted: 'reset_mask', 'example_index'"):
+    unknown = r"Unknown reset option\(s\) \['mask'\]. Accepted: 'reset_mask', 'example_index'"
+    with pytest.raises(InvalidArgumentError, match=unknown):
         envs.reset(options={"mask": None})
     with pytest.raises(InvalidArgumentError, match=r"Expected seed to be an int or a list of 3 ints, got 'x'"):
         envs.reset(seed="x")
