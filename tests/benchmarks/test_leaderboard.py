@@ -299,6 +299,13 @@ def test_mean_and_confidence_interval_and_ranks_with_ties():
     assert "| 1 | a | 55.0 ± 63.5 | 2 |" in markdown and "| 3 | c | 10.0 | 1 |" in markdown
 
 
+def _artifacts() -> Path:
+    """Where tests keep what a person may want to look at afterwards (``$TEXTGYM_TEST_ARTIFACTS``)."""
+    folder = Path(os.environ.get("TEXTGYM_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _chromium() -> str | None:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None and os.environ.get("TEXTGYM_REQUIRE_CHROMIUM"):
@@ -331,9 +338,7 @@ def test_the_html_page_renders_in_headless_chromium_with_tables_and_images(tmp_p
     assert order == ["sft", "reference", "random"] and positions == sorted(positions)
     assert 'data-order="desc"' in translate
     assert '<pre id="suite">' in dom and "textgym-v0-smoke" in dom and len(records) == 12
-    artifacts = Path(os.environ.get("TEXTGYM_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-    artifacts.mkdir(parents=True, exist_ok=True)
-    shot = artifacts / "leaderboard.png"
+    shot = _artifacts() / "leaderboard.png"
     shot.unlink(missing_ok=True)
     _chromium_run(chromium, tmp_path / "profile", "--window-size=1200,2000", f"--screenshot={shot}", page.as_uri())
     from matplotlib.image import imread
@@ -363,11 +368,16 @@ def test_cli_lists_suites_and_reports_bad_input(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_default_suite_end_to_end_on_the_cpu(tmp_path):
-    """The README's leaderboard command: five agents on the three embedded defaults, one seed."""
+def test_default_suite_end_to_end_on_the_cpu():
+    """The README's leaderboard command: five agents on the three embedded defaults, one seed.
+
+    Its results folder is kept as a test artifact (``test-artifacts/default-suite``).
+    """
+    out = _artifacts() / "default-suite"
+    shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
     records = run_leaderboard(get_suite("textgym-v0-default"), ["random", "reference", "greedy", "sft", "ppo"], [0],
-                              tmp_path, progress=False)
+                              out, progress=False)
     minutes = (time.perf_counter() - start) / 60
     assert len(records) == 15
     scores = {(r["agent"], r["task"]): r["scores"][r["primary_metric"]] for r in records}
@@ -375,7 +385,7 @@ def test_default_suite_end_to_end_on_the_cpu(tmp_path):
         assert scores[("reference", task)] == pytest.approx(100.0)
     assert scores[("sft", "translate")] > scores[("greedy", "translate")] + 20
     assert scores[("sft", "dialogue")] > scores[("random", "dialogue")] + 20
-    assert (tmp_path / "leaderboard.html").stat().st_size > 10_000
+    assert (out / "leaderboard.html").stat().st_size > 10_000
     print(f"default suite: {minutes:.1f} min; " + ", ".join(f"{a}/{t} {s:.1f}" for (a, t), s in scores.items()))
 
 
