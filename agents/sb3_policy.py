@@ -39,7 +39,8 @@ class TransformerPolicy(ActorCriticPolicy):
                 "TransformerPolicy needs textgym's Dict(input_ids, attention_mask) observations, got "
                 f"{observation_space}."
             )
-        self._model_spec = model
+        # a plain attribute: a PreTrainedModel instance cannot be set on a Module before Module.__init__
+        object.__setattr__(self, "_model_spec", model)
         kwargs["ortho_init"] = False
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 

@@ -216,6 +216,26 @@ def test_third_party_sb3_model_is_trained_through_its_own_learn(tmp_path):
     assert record["tokens_per_s"]["train"] > 0
 
 
+def test_sb3_ppo_agent_trains_the_warm_started_transformer_with_stock_sb3(tmp_path):
+    from stable_baselines3 import PPO as SB3PPO
+
+    from benchmarks.leaderboard.runner import run_cell
+
+    task = SMOKE.task("translate")
+    context = AgentContext(SMOKE, task, seed=0, cache_dir=tmp_path)
+    agent = make_agent("sb3-ppo", context)
+    assert isinstance(agent, SB3PPO) and agent.warm_start_tokens == task.budget.sft_tokens
+    warm = context.warm_start()  # loaded from the cache the factory filled
+    import torch
+
+    assert all(torch.equal(a, b) for a, b in zip(agent.policy.transformer.lm.parameters(), warm.lm.parameters(),
+                                                 strict=True))
+    context.close()
+    record = run_cell(SMOKE, task, "sb3-ppo", 0, cache_dir=tmp_path)
+    assert record["budget"]["trained_tokens"] >= task.budget.rl_tokens and record["curve"][0][0] == 3000
+    assert 0 <= record["scores"]["chrf"] <= 100
+
+
 def test_corrupt_or_foreign_results_stop_the_run_and_stay_untouched(tmp_path):
     suite = smoke("translate")
     run_leaderboard(suite, ["random"], [0], tmp_path, progress=False)
