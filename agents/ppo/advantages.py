@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["compute_gae"]
+__all__ = ["compute_gae", "self_critical_advantages"]
 
 
 def compute_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0,
@@ -32,3 +32,18 @@ def compute_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
         next_values, next_mask = values[:, t], mask[:, t]
         last = last * mask[:, t]
     return advantages, (advantages + values) * mask
+
+
+def self_critical_advantages(rewards: torch.Tensor, mask: torch.Tensor, baseline: torch.Tensor, gamma: float = 1.0
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Self-critical advantages and returns ``[B, T]`` (Rennie et al. 2017, with per-token rewards).
+
+    ``A_t = G_t - gamma ** (L - 1 - t) * b``: the discounted return to go of token ``t`` minus the baseline ``b``
+    (the greedy episode's score on the same example, ``[B]``) discounted from the episode's last token ``L - 1``.
+    Returns are ``G_t`` (the value targets).
+    """
+    returns, _ = compute_gae(rewards, torch.zeros_like(rewards), mask, gamma, 1.0)
+    mask_f = mask.to(rewards.dtype)
+    steps_left = (mask_f.sum(1, keepdim=True) - 1 - torch.arange(mask.shape[1], device=mask.device)).clamp(min=0)
+    advantages = (returns - gamma**steps_left * baseline[:, None].to(rewards.dtype)) * mask_f
+    return advantages, returns

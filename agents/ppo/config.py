@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from textgym.error import InvalidArgumentError
 
-__all__ = ["PPOConfig"]
+__all__ = ["BASELINES", "PPOConfig"]
+
+BASELINES = ("value", "greedy")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,10 @@ class PPOConfig:
             target of the adaptive KL controller (None: neither).
         kl_coef: Initial weight of the per-token KL penalty toward the frozen reference model.
         adaptive_kl: Adapt ``kl_coef`` toward ``target_kl`` (Ziegler et al. 2019, section 2.2).
+        baseline: ``"value"``: GAE with the value head (as SB3). ``"greedy"``: self-critical (Rennie et al. 2017):
+            each rollout batch is replayed greedily on the same examples, and a token's advantage is its return to
+            go minus the greedy episode's score, scaled (not centred) per minibatch; it reinforces exactly the
+            samples that beat the model's own greedy output, which is what greedy evaluation measures.
         seed: Seed of torch and the envs.
     """
 
@@ -46,9 +52,13 @@ class PPOConfig:
     target_kl: float | None = None
     kl_coef: float = 0.05
     adaptive_kl: bool = True
+    baseline: str = "value"
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        if self.baseline not in BASELINES:
+            accepted = ", ".join(map(repr, BASELINES))
+            raise InvalidArgumentError(f"Unknown baseline {self.baseline!r}. Accepted: {accepted}.")
         positive = {"learning_rate": self.learning_rate, "n_steps": self.n_steps, "batch_size": self.batch_size,
                     "n_epochs": self.n_epochs, "clip_range": self.clip_range, "max_grad_norm": self.max_grad_norm}
         for name, value in positive.items():

@@ -44,14 +44,18 @@ class Rollout:
 
 @torch.no_grad()
 def collect_rollout(policy: TransformerPolicy, envs: TextGenVectorEnv, generator: torch.Generator | None = None,
-                    deterministic: bool = False) -> Rollout:
-    """Play one episode in every row of ``envs`` (reset here) with ``policy``; sampling uses ``generator``."""
+                    deterministic: bool = False, options: dict | None = None) -> Rollout:
+    """Play one episode in every row of ``envs`` (reset here, with ``options``) with ``policy``.
+
+    Sampling uses ``generator``; ``deterministic`` takes the argmax. ``options={"example_index": idx}`` replays
+    chosen examples (the env's draw sequence does not advance).
+    """
     if not isinstance(envs, TextGenVectorEnv) or envs.autoreset_mode != AutoresetMode.DISABLED:
         raise InvalidArgumentError(
             "Rollouts need a TextGenVectorEnv with autoreset_mode=DISABLED (gym.make_vec(id, num_envs=..., "
             f"autoreset_mode='Disabled')), got {envs!r}."
         )
-    obs, _ = envs.reset()
+    obs, _ = envs.reset(options=options)
     P, T, N = envs.max_prompt_tokens, envs.max_new_tokens, envs.num_envs
     prompt_ids, prompt_mask = obs["input_ids"][:, :P], obs["attention_mask"][:, :P]
     device = prompt_ids.device

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from agents.ppo import PPOConfig, clipped_surrogate_loss, clipped_value_loss, compute_gae, masked_mean
+from agents.ppo.advantages import self_critical_advantages
 from agents.ppo.loss import approx_kl
 from textgym.error import InvalidArgumentError
 
@@ -72,6 +73,7 @@ def test_approx_kl_and_masked_mean():
         ({"gamma": 1.5}, r"Expected gamma in \[0, 1\], got 1.5"),
         ({"kl_coef": -0.1}, r"Expected kl_coef >= 0, got -0.1"),
         ({"target_kl": 0}, r"Expected target_kl > 0 or None, got 0"),
+        ({"baseline": "critic"}, r"Unknown baseline 'critic'. Accepted: 'value', 'greedy'"),
     ],
 )
 def test_config_checks_itself(kwargs, match):
@@ -83,3 +85,17 @@ def test_batch_size_must_divide_the_rollout():
     PPOConfig(n_steps=2, batch_size=8).check_batch(num_envs=4)
     with pytest.raises(InvalidArgumentError, match=r"batch_size=6 does not divide .* = 2 \* 4 = 8 episodes"):
         PPOConfig(n_steps=2, batch_size=6).check_batch(num_envs=4)
+
+
+def test_self_critical_advantages_by_hand():
+    # two episodes: lengths 3 and 2; env reward at the last token, a KL penalty of -0.1 on every token
+    rewards = torch.tensor([[-0.1, -0.1, 0.9, 0.0], [-0.1, 0.4, 0.0, 0.0]])
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    greedy = torch.tensor([0.5, 0.8])
+    advantages, returns = self_critical_advantages(rewards, mask, greedy, gamma=1.0)
+    assert torch.allclose(returns, torch.tensor([[0.7, 0.8, 0.9, 0.0], [0.3, 0.4, 0.0, 0.0]]))
+    # return to go minus the greedy score: better than greedy -> positive, worse -> negative
+    assert torch.allclose(advantages, torch.tensor([[0.2, 0.3, 0.4, 0.0], [-0.5, -0.4, 0.0, 0.0]]))
+    advantages, _ = self_critical_advantages(rewards, mask, greedy, gamma=0.5)
+    # G_0 = -0.1 + 0.5 * -0.1 + 0.25 * 0.9 = 0.075; baseline discounted from the last token: 0.25 * 0.5
+    assert advantages[0, 0].item() == pytest.approx(0.075 - 0.125)

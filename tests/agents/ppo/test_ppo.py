@@ -38,6 +38,19 @@ def test_learn_updates_the_policy_and_logs(tmp_path):
     assert len(rows) == len(model.history) and float(rows[-1]["time/total_timesteps"]) == model.num_timesteps
 
 
+def test_greedy_baseline_replays_the_same_examples_without_advancing_the_draws():
+    scst, plain = make(baseline="greedy"), make()
+    scst.learn(8 * 4)
+    plain.learn(8 * 4)
+    assert torch.equal(scst.env.counters, plain.env.counters)  # the greedy replays used no draws
+    stats = scst.history[-1]
+    assert 0.0 <= stats["rollout/greedy_rew_mean"] <= 1.0 and "rollout/greedy_rew_mean" not in plain.history[-1]
+    # the next rollout samples the examples an uninterrupted value-baseline run samples
+    scst.learn(8 * 4)
+    plain.learn(8 * 4)
+    assert torch.equal(scst.env.example_index, plain.env.example_index)
+
+
 def test_two_runs_with_one_seed_are_identical():
     a, b = make(), make()
     a.learn(64)
