@@ -15,7 +15,9 @@ from collections.abc import Sequence
 
 from textgym.error import TextGymError
 
-__all__ = ["main"]
+__all__ = ["DEFAULT_AGENTS", "main"]
+
+DEFAULT_AGENTS = ("random", "reference", "greedy", "sft", "ppo")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,8 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     lb = sub.add_parser("leaderboard", help="run agents x tasks x seeds of a suite (resumable) and write the page")
     lb.add_argument("--suite", default="textgym-v0-default", help=f"one of {', '.join(SUITES)}")
-    lb.add_argument("--agents", nargs="+", default=["random", "reference", "greedy", "sft", "ppo"],
-                    help=f"built-in names ({', '.join(BUILTIN_AGENTS)}) or package.module:factory")
+    lb.add_argument("--agents", nargs="+", default=None,
+                    help=f"built-in names ({', '.join(BUILTIN_AGENTS)}) or package.module:factory "
+                         f"(default: {' '.join(DEFAULT_AGENTS)})")
+    lb.add_argument("--agent", action="append", default=None, metavar="AGENT",
+                    help="one more agent (repeatable), e.g. --agent my_package.agents:factory")
     lb.add_argument("--seeds", nargs="+", type=int, default=[0])
     lb.add_argument("--out", required=True, help="results folder (results.jsonl, leaderboard.md/.html)")
     lb.add_argument("--tasks", nargs="+", default=None, help="a subset of the suite's tasks")
@@ -53,7 +58,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
     suite = get_suite(args.suite).select(args.tasks)
     suite = suite.with_overrides(args.eval_episodes, args.budget_scale, args.model)
     data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
-    records = run_leaderboard(suite, args.agents, args.seeds, args.out, data_dir=data_dir, device=args.device,
+    agents = [*(args.agents or []), *(args.agent or [])] or list(DEFAULT_AGENTS)
+    records = run_leaderboard(suite, agents, args.seeds, args.out, data_dir=data_dir, device=args.device,
                               progress=not args.no_progress)
     print(f"{len(records)} results in {args.out}/results.jsonl; page: {args.out}/leaderboard.html "
           f"(and leaderboard.md)")

@@ -385,6 +385,11 @@ def test_cli_lists_suites_and_reports_bad_input(tmp_path, capsys):
     assert bench_main(["leaderboard", "--suite", "textgym-v0-smoke", "--agents", "gredy", "--out", str(tmp_path)]) == 2
     assert "Did you mean 'greedy'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+    # --agent adds agents one by one (the spelling for third-party factories)
+    out = tmp_path / "run"
+    assert bench_main(["leaderboard", "--suite", "textgym-v0-smoke", "--tasks", "code", "--agents", "reference",
+                       "--agent", f"{OUTSIDE}:first_token", "--out", str(out), "--no-progress"]) == 0
+    assert sorted(r["agent"] for r in read_results(out / RESULTS_FILE)) == ["reference", f"{OUTSIDE}:first_token"]
 
 
 @pytest.mark.slow
