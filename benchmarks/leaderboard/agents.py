@@ -165,15 +165,13 @@ class AgentContext:
             load_model(policy, str(path))
             return policy
         if self.budget.sft_tokens:
-            trainer = SFT(policy, self.make_vec_env(1), _sft_config(self.settings("sft"), self.seed))
-            trainer.learn(self.budget.sft_tokens)
+            self.sft_trainer(policy).learn(self.budget.sft_tokens)
         self.save_warm_start(policy)
         return policy
 
-
-def _sft_config(settings: dict[str, Any], seed: int) -> SFTConfig:
-    return SFTConfig(batch_size=settings.get("batch_size", 32), learning_rate=settings.get("learning_rate", 1e-3),
-                     seed=seed)
+    def sft_trainer(self, policy: TransformerPolicy) -> SFT:
+        """The supervised trainer of ``policy`` on the task's training split, with the suite's ``sft`` settings."""
+        return SFT(policy, self.make_vec_env(1), SFTConfig(**self.settings("sft"), seed=self.seed))
 
 
 class SFTAgent:
@@ -184,7 +182,7 @@ class SFTAgent:
     def __init__(self, context: AgentContext) -> None:
         self.context = context
         self.policy = context.new_policy()
-        self.trainer = SFT(self.policy, context.make_vec_env(1), _sft_config(context.settings("sft"), context.seed))
+        self.trainer = context.sft_trainer(self.policy)
         self._greedy = GreedyAgent(self.policy, context.eval_env.max_prompt_tokens)
 
     @property

@@ -159,8 +159,8 @@ def _train(agent: Any, context: AgentContext, curve_metric: str) -> tuple[list[l
 
 
 def run_cell(suite: Suite, task: TaskSpec, agent_spec: str, seed: int, device: str = "cpu",
-             cache_dir: Path | None = None) -> dict[str, Any]:
-    """Run one cell and return its record (without writing it)."""
+             cache_dir: Path | None = None, environment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run one cell and return its record (without writing it); ``environment``: :func:`environment_info`'s."""
     started = time.perf_counter()
     _seed_everything(seed)
     context = AgentContext(suite, task, seed, device, cache_dir)
@@ -185,7 +185,7 @@ def run_cell(suite: Suite, task: TaskSpec, agent_spec: str, seed: int, device: s
         "tokens_per_s": {"train": trained / train_s if train_s else None,
                          "eval": evaluation.tokens / evaluation.seconds if evaluation.seconds else None},
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **environment_info(device),
+        **(environment if environment is not None else environment_info(device)),
     }
 
 
@@ -229,10 +229,11 @@ def run_leaderboard(suite: Suite, agents: Sequence[str], seeds: Sequence[int], o
 
         bar = tqdm(total=len(cells), desc=f"{suite.name} ({len(done)} cells already done)", unit="cell",
                    file=sys.stderr)
+    environment = environment_info(device)  # versions, hardware, commit: the same for every cell of the run
     for agent, task, seed in cells:
         if bar is not None:
             bar.set_postfix_str(f"{agent} / {task.name} / seed {seed}")
-        record = run_cell(suite, task, agent, seed, device, cache_dir=folder / "cache")
+        record = run_cell(suite, task, agent, seed, device, cache_dir=folder / "cache", environment=environment)
         _append(results, record)
         records.append(record)
         if bar is not None:
