@@ -37,7 +37,7 @@ from agents.baselines import GreedyAgent, RandomAgent, ReferenceAgent
 from agents.policy import TransformerPolicy
 from agents.sft import SFT, SFTConfig
 from benchmarks.leaderboard.suites import Budget, Suite, TaskSpec
-from textgym.error import TextGymError, UnknownNameError, suggest
+from textgym.error import InvalidArgumentError, TextGymError, UnknownNameError, suggest
 from textgym.vector.torch_env import TextGenVectorEnv
 
 __all__ = ["BUILTIN_AGENTS", "AgentContext", "AgentProtocolError", "load_factory", "make_agent"]
@@ -171,7 +171,14 @@ class AgentContext:
 
     def sft_trainer(self, policy: TransformerPolicy) -> SFT:
         """The supervised trainer of ``policy`` on the task's training split, with the suite's ``sft`` settings."""
-        return SFT(policy, self.make_vec_env(1), SFTConfig(**self.settings("sft"), seed=self.seed))
+        settings = self.settings("sft")
+        accepted = {"batch_size", "learning_rate", "steps"}
+        if set(settings) - accepted:
+            raise InvalidArgumentError(
+                f"Suite {self.suite.name!r}: unknown sft setting(s) {sorted(set(settings) - accepted)}. "
+                f"Accepted: {sorted(accepted)}."
+            )
+        return SFT(policy, self.make_vec_env(1), SFTConfig(**settings, seed=self.seed))
 
 
 class SFTAgent:

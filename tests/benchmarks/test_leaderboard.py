@@ -81,6 +81,12 @@ def test_bad_suite_task_and_budget_names_are_clear_errors():
         Budget(10, -1)
     with pytest.raises(InvalidArgumentError, match=r"Expected eval_episodes to be a positive int, got 0"):
         SMOKE.with_overrides(eval_episodes=0)
+    typo = dataclasses.replace(SMOKE, agent_settings={"sft": {"batch_sise": 8}})
+    context = AgentContext(typo, typo.task("translate"), seed=0)
+    unknown = r"unknown sft setting\(s\) \['batch_sise'\]. Accepted: \['batch_size'"
+    with pytest.raises(InvalidArgumentError, match=unknown):
+        context.sft_trainer(context.new_policy())
+    context.close()
 
 
 def test_a_data_dir_without_the_suite_files_names_what_is_missing(tmp_path):
