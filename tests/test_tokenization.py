@@ -14,7 +14,7 @@ from transformers import PreTrainedTokenizerFast
 import textgym  # noqa: F401
 from textgym.error import InvalidArgumentError, TokenizerError
 from textgym.tasks import make_task
-from textgym.tokenization import build_tokenizer, train_bpe_tokenizer
+from textgym.tokenization import build_tokenizer, decode_responses, train_bpe_tokenizer
 
 BUILD = """
 import sys
@@ -95,3 +95,22 @@ def test_unloadable_tokenizer_name():
         gym.make("TextGen-Translate-v0", tokenizer=5)
     with pytest.raises(InvalidArgumentError, match=r"Expected vocab_size to be an int >= 300"):
         train_bpe_tokenizer(["x"], "unused.json", vocab_size=10)
+
+
+def test_decode_responses_equals_batch_decode_and_respects_custom_decoders():
+    import random
+
+    tokenizer = build_tokenizer(make_task("translate"))
+    rng = random.Random(0)
+    sequences = [[rng.randrange(len(tokenizer)) for _ in range(rng.randrange(0, 40))] for _ in range(200)]
+    sequences.append([tokenizer.eos_token_id, *tokenizer.encode("Der Mann liest.")])
+    expected = tokenizer.batch_decode(sequences, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    assert decode_responses(tokenizer, sequences) == expected
+    assert decode_responses(tokenizer, sequences[-1:]) == ["Der Mann liest."]
+
+    class Shouting(type(tokenizer)):  # a tokenizer with its own _decode is decoded through it
+        def _decode(self, token_ids, **kwargs):
+            return super()._decode(token_ids, **kwargs).upper()
+
+    shouting = Shouting(tokenizer_object=tokenizer.backend_tokenizer, eos_token=tokenizer.eos_token)
+    assert decode_responses(shouting, sequences[-1:]) == ["DER MANN LIEST."]

@@ -15,7 +15,7 @@ from textgym.seeding import MASK, episode_index
 from textgym.spaces import action_space, observation_space
 from textgym.tasks import Example, Task, make_task
 from textgym.tasks.base import check_split
-from textgym.tokenization import load_tokenizer
+from textgym.tokenization import decode_responses, load_tokenizer
 
 __all__ = ["REWARDS", "REWARD_MODES", "TextGenEnv"]
 
@@ -244,7 +244,7 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
         """The decoded response so far (special tokens such as EOS dropped)."""
         start = self.max_prompt_tokens
         ids = self._input_ids[start : start + self._num_generated].tolist()
-        return str(self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))
+        return decode_responses(self.tokenizer, [ids])[0]
 
     def reference_actions(self, reference: int = 0) -> list[int]:
         """Token ids that spell reference ``reference`` of the current example, then EOS (the oracle's actions)."""
