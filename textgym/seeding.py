@@ -2,9 +2,9 @@
 
 The example of an env's k-th episode since it was seeded with ``s`` is ``hash(s, k) mod num_examples``, with
 ``hash`` an integer mixer (the finaliser of MurmurHash3 reduced to 31 bits, whose products stay below 2**62).
-The same function runs on Python ints (single env) and on int64 tensors on any device (vector env, one batched
-call for all rows, no per-row generator and no host round trip), so row ``i`` of a vector env seeded ``s``
-draws exactly what a single env seeded ``s + i`` draws.
+The same function runs on Python ints (single env) and on int64 numpy arrays or tensors on any device (vector
+env, one batched call for all rows, no per-row generator and no host round trip), so row ``i`` of a vector env
+seeded ``s`` draws exactly what a single env seeded ``s + i`` draws.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _mix(x: Any) -> Any:
 
 
 def episode_index(seed: Any, counter: Any, num_examples: int) -> Any:
-    """Index of the example for episode ``counter`` of an env seeded ``seed`` (ints or int64 tensors).
+    """Index of the example for episode ``counter`` of an env seeded ``seed`` (ints, int64 numpy arrays or tensors).
 
     Example:
         >>> episode_index(0, 0, 1000), episode_index(0, 1, 1000), episode_index(1, 0, 1000)

@@ -4,8 +4,9 @@
 
 An env-step is one token in one sub-env. Every side runs a uniformly random policy on TextGen-Translate-v0
 (built-in corpus, 64-token cap) with scoring included, and both sides of a comparison use the same reward:
-``token_bleu`` (ours on the device, incrementally; the single env from scratch with Python counters at the
-end of each episode) and sacreBLEU chrF (both score finished episodes on the host; the single envs with
+``token_bleu`` (ours: on a GPU incrementally on the device, on the CPU from scratch for the rows that finished,
+in one numpy batch per step; the single env from scratch with Python counters at the end of each episode)
+and sacreBLEU chrF (both score finished episodes on the host; the single envs with
 ``info_metrics=False`` so they compute nothing the vector env does not). The peers share one task and one
 tokenizer object across their sub-envs. Printed: steps/s, the ratios, and the share of step time spent
 scoring. It also reports how well token BLEU tracks sacreBLEU's BLEU (Pearson r over the same episodes).
@@ -62,9 +63,10 @@ def _timed_scoring(task: Any, single_envs: list[TextGenEnv], vector: TextGenVect
     for env in single_envs:
         if env.reward == "token_bleu":  # the single env's own token BLEU (task.score is not called then)
             env._score = timer.wrap(env._score)  # type: ignore[method-assign]
-    if vector is not None and vector._bleu is not None:
+    if vector is not None and vector._bleu is not None:  # incremental on an accelerator, from scratch on the CPU
         vector._bleu.update = timer.wrap(vector._bleu.update)  # type: ignore[method-assign]
         vector._bleu.score = timer.wrap(vector._bleu.score)  # type: ignore[method-assign]
+        vector._bleu.host_scores = timer.wrap(vector._bleu.host_scores)  # type: ignore[method-assign]
     try:
         yield timer
     finally:

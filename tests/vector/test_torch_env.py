@@ -11,7 +11,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 from sacrebleu.metrics import BLEU
 
-import textgym  # noqa: F401
+import textgym
 from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, TextGymError
 from textgym.scorers.token_bleu import token_bleu
 from textgym.vector.token_bleu import TokenBleuState
@@ -61,9 +61,18 @@ def _assert_row(obs, i, single_obs):
     np.testing.assert_array_equal(obs["attention_mask"][i].numpy(), single_obs["attention_mask"])
 
 
-def run_alignment(env_id, mode, reward="task", steps=36, num_envs=4, seed=3):
+def _force_accelerator_path(envs):
+    """Make a CPU env take the branch-free path that runs on accelerators (masked writes, incremental token
+    BLEU), so that path is checked against the single envs on machines without a GPU too."""
+    envs._host = False
+    envs._incremental_bleu = envs._bleu is not None
+
+
+def run_alignment(env_id, mode, reward="task", steps=36, num_envs=4, seed=3, accelerator_path=False):
     kwargs = {**TASKS[env_id], "reward": reward}
     envs = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=mode, **kwargs)
+    if accelerator_path:
+        _force_accelerator_path(envs)
     singles = [gym.make(env_id, **kwargs).unwrapped for _ in range(num_envs)]
     obs, _ = envs.reset(seed=seed)
     single_obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(singles)]
@@ -114,7 +123,15 @@ def test_vector_env_matches_single_envs(env_id, mode):
     run_alignment(env_id, mode)
 
 
-@pytest.mark.parametrize("mode", [AutoresetMode.SAME_STEP, AutoresetMode.DISABLED])
+@pytest.mark.parametrize("mode", list(AutoresetMode))
+@pytest.mark.parametrize("env_id", ["TextGen-Translate-v0", "TextGen-Dialogue-v0"])
+def test_accelerator_path_matches_single_envs_on_the_cpu(env_id, mode):
+    run_alignment(env_id, mode, accelerator_path=True)
+    if env_id == "TextGen-Translate-v0":
+        run_alignment(env_id, mode, reward="token_bleu", accelerator_path=True)
+
+
+@pytest.mark.parametrize("mode", list(AutoresetMode))
 def test_token_bleu_reward_matches_single_envs(mode):
     run_alignment("TextGen-Translate-v0", mode, reward="token_bleu")
 
@@ -161,6 +178,13 @@ def test_incremental_token_bleu_equals_host_and_sacrebleu():
                 hyps[i].append(int(tokens[i]))
     device_scores = state.score(index)
     host_scores = [token_bleu(hyps[i], ref_lists[i]) for i in range(N)]
+    # the CPU env's from-scratch batch: the same statistics and the single env's formula, so equal exactly
+    padded = np.zeros((N, T), dtype=np.int64)
+    for i, hyp in enumerate(hyps):
+        padded[i, : len(hyp)] = hyp
+    lengths = np.array([len(h) for h in hyps])
+    assert state.host_scores(padded, lengths, index.numpy()).tolist() == host_scores
+    assert state.host_scores(padded[:0], lengths[:0], index.numpy()[:0]).shape == (0,)
     bleu = BLEU(effective_order=True, tokenize="none")  # tokens as words: the same statistic
 
     def words(tokens):
@@ -296,6 +320,56 @@ def test_cuda_rows_match_cpu_and_steps_without_ends_do_not_sync():
 
 
 @pytest.mark.slow
+def test_a_failed_scoring_worker_is_reported_and_its_share_scored_here():
+    from textgym.scorers import make_scorer
+    from textgym.tasks import make_task
+    from textgym.vector.scoring import ParallelScorer
+
+    examples = list(make_task("translate", difficulty=3).examples("validation")[:12])
+    texts = [ex.references[0] for ex in examples]
+    scorer = make_scorer("chrf")
+    parallel = ParallelScorer(scorer, num_workers=1, min_batch=2)
+    try:
+        (process, _), = parallel.start()
+        process.kill()
+        process.join()
+        with pytest.warns(RuntimeWarning, match="scoring worker failed .*worker process is gone"):
+            scores = parallel.score(texts, examples)
+        np.testing.assert_array_equal(scores, scorer.score(texts, examples))
+        np.testing.assert_array_equal(parallel.score(texts, examples), scores)  # restarted
+    finally:
+        parallel.close()
+
+
+def test_a_script_without_a_main_guard_scores_in_parallel_and_runs_once(tmp_path):
+    """Worker processes must not re-run the user's script (``spawn`` would re-import ``__main__``)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import torch, textgym, gymnasium as gym\n"
+        "print('top level ran', flush=True)\n"
+        "envs = gym.make_vec('TextGen-Translate-v0', num_envs=8, max_new_tokens=6, scoring_workers=1,\n"
+        "                    num_examples={'train': 30, 'validation': 10, 'test': 10})\n"
+        "envs.reset(seed=0)\n"
+        "for _ in range(6):\n"
+        "    _, rewards, terminated, _, infos = envs.step(torch.full((8,), 70))\n"
+        "assert terminated.all() and envs._scorer._workers, 'rows ended and a worker scored'\n"
+        "print('scores', infos['final_info']['score'].tolist(), flush=True)\n"
+        "envs.close()\n"
+    )
+    root = str(Path(textgym.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("top level ran") == 1
+    assert "scores" in result.stdout
+
+
 def test_parallel_scoring_equals_serial_scoring():
     from textgym.scorers import make_scorer
     from textgym.tasks import make_task

@@ -19,7 +19,7 @@ from collections import Counter
 import numpy as np
 import torch
 
-from textgym.scorers.token_bleu import MAX_ORDER
+from textgym.scorers.token_bleu import MAX_ORDER, bleu_from_stats
 
 __all__ = ["TokenBleuState", "ngram_key"]
 
@@ -79,6 +79,7 @@ class TokenBleuState:
         self.table_keys = torch.from_numpy(keys).to(device)
         self.table_counts = torch.from_numpy(counts).to(device)
         self.ref_lens = (references >= 0).sum(-1)  # [E, K]; 0 for a missing reference
+        self._table_keys_np, self._table_counts_np, self._ref_lens_np = keys, counts, self.ref_lens.cpu().numpy()
         self.row_keys = torch.full((num_envs, keys.shape[1]), _SENTINEL, dtype=torch.long, device=device)
         self.row_counts = torch.zeros((num_envs, keys.shape[1]), dtype=torch.long, device=device)
         self.row_used = torch.zeros_like(self.row_counts)  # matches already credited to each table entry
@@ -129,9 +130,62 @@ class TokenBleuState:
 
     def score(self, example_index: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Sentence BLEU in [0, 1] (float64) of every row, or of ``rows`` (``example_index`` given for those)."""
-        hyp_len_int = self.hyp_len if rows is None else self.hyp_len[rows]
+        hyp_len = self.hyp_len if rows is None else self.hyp_len[rows]
         correct = self.correct if rows is None else self.correct[rows]
-        total_all = self.total if rows is None else self.total[rows]
+        total = self.total if rows is None else self.total[rows]
+        return self._bleu(correct, total, hyp_len, example_index)
+
+    def host_scores(self, tokens: np.ndarray, lengths: np.ndarray, example_index: np.ndarray) -> np.ndarray:
+        """Sentence BLEU of whole hypotheses computed from scratch on the host (CPU tensors only).
+
+        Args:
+            tokens: ``[R, T]`` token ids; row ``r`` is its first ``lengths[r]`` tokens (no EOS).
+            lengths: ``[R]`` hypothesis lengths.
+            example_index: ``[R]`` the rows' examples.
+
+        For a CPU vector env in sparse mode this replaces the per-step :meth:`update`: only the rows that
+        finished are scored, with a fixed number of numpy ops whatever ``R`` is: every n-gram key is looked
+        up in its row's reference table, the hits are counted per table entry, and the clipped matches are
+        ``min(hypothesis count, reference count)`` summed per order, as sacreBLEU clips. The score is
+        :func:`~textgym.scorers.token_bleu.bleu_from_stats`, the single env's own formula.
+        """
+        R, T = tokens.shape
+        if R == 0:
+            return np.zeros(0, dtype=np.float64)
+        keys = np.full((R, MAX_ORDER, T), _SENTINEL, dtype=np.int64)
+        shifted = tokens.astype(np.int64) + 1
+        current = shifted
+        position = np.arange(T)
+        for n in range(MAX_ORDER):
+            if n:
+                current = current[:, :-1] * self.base + shifted[:, n:]
+            keys[:, n, : T - n] = np.where(position[None, : T - n] < (lengths - n)[:, None], current, _SENTINEL)
+        # each row's keys looked up in its example's reference table (one batched binary search)
+        flat = keys.reshape(R, MAX_ORDER * T)
+        table_keys = self._table_keys_np[example_index]  # [R, W]
+        width = table_keys.shape[1]
+        slot = torch.searchsorted(torch.from_numpy(table_keys), torch.from_numpy(flat)).numpy()
+        np.minimum(slot, width - 1, out=slot)
+        slot += (np.arange(R) * width)[:, None]
+        found_rows, found_columns = np.nonzero(table_keys.ravel()[slot] == flat)
+        hits = slot[found_rows, found_columns]  # table entries (row-major over [R, W]) held, with repeats
+        held = np.bincount(hits, minlength=R * width)  # the hypothesis count of each entry
+        order = np.zeros(R * width, dtype=np.int64)
+        order[hits] = found_columns // T
+        clipped = np.minimum(held, self._table_counts_np[example_index].ravel())  # sentinels count 0
+        entries = np.flatnonzero(clipped)
+        correct = np.bincount(entries // width * MAX_ORDER + order[entries], weights=clipped[entries],
+                              minlength=R * MAX_ORDER).reshape(R, MAX_ORDER)
+        total = np.maximum(lengths[:, None] - np.arange(MAX_ORDER), 0)
+        ref_lens = self._ref_lens_np[example_index]  # [R, K]
+        distance = np.where(ref_lens > 0, np.abs(ref_lens - lengths[:, None]), 1 << 40)  # missing refs never win
+        closest = ref_lens[np.arange(R), (distance * 4096 + ref_lens).argmin(1)]
+        return np.array([bleu_from_stats(c, t, h, r) for c, t, h, r in
+                         zip(correct.tolist(), total.tolist(), lengths.tolist(), closest.tolist(), strict=True)])
+
+    def _bleu(self, correct: torch.Tensor, total_all: torch.Tensor, hyp_len_int: torch.Tensor,
+              example_index: torch.Tensor) -> torch.Tensor:
+        """Sentence BLEU as sacreBLEU computes it from the statistics (exp smoothing, effective order)."""
         hyp_len = hyp_len_int.to(torch.float64)
         ref_lens = self.ref_lens[example_index]  # [N, K]
         distance = (ref_lens - hyp_len_int[:, None]).abs()

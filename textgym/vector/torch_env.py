@@ -13,6 +13,7 @@ from gymnasium.vector.utils import batch_space
 from textgym.envs.text_gen_env import TextGenEnv
 from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, TextGymError, suggest
 from textgym.seeding import MASK, episode_index
+from textgym.tokenization import decode_responses
 from textgym.vector.scoring import ParallelScorer
 from textgym.vector.token_bleu import TokenBleuState
 
@@ -76,7 +77,7 @@ class TextGenVectorEnv(VectorEnv):
     Those of ``TextGenEnv`` (``task``, ``split``, ``tokenizer``, ``max_prompt_tokens``, ``max_new_tokens``,
     ``reward_mode``, ``reward``, task keywords) plus ``num_envs``, ``device``, ``autoreset_mode``, ``copy``
     (True: fresh tensors each step; False: views valid until the next step), ``check_actions`` and
-    ``scoring_workers`` (processes that share the host scoring of large batches of finished rows; default
+    ``scoring_workers`` (processes that share the host scoring of the rows that finish in a step; default
     cores - 1, 0 to score in this process only; see :mod:`textgym.vector.scoring`).
     ``max_episode_steps`` (injected by ``gym.make_vec``) is accepted and ignored: the length cap is
     ``max_new_tokens``.
@@ -178,6 +179,13 @@ class TextGenVectorEnv(VectorEnv):
         self._started = False
         self._bleu = (TokenBleuState(self.reference_ids, N, self.vocab_size)
                       if self.reward == "token_bleu" else None)
+        # On the CPU, sparse token BLEU is computed from scratch for the rows that finish (a fixed number of
+        # numpy ops per step); elsewhere, and for dense rewards, it is kept incrementally on the device.
+        self._host = dev.type == "cpu"
+        self._incremental_bleu = self._bleu is not None and (not self._host or self.reward_mode == "dense")
+        self._row_numbers = np.arange(N)
+        if self._host:
+            self._prompt_ids, self._prompt_mask = self.prompt_ids.numpy(), self.prompt_mask.numpy()
 
     # -- API ---------------------------------------------------------------------------------------------
 
@@ -208,6 +216,8 @@ class TextGenVectorEnv(VectorEnv):
         if not self._started:
             raise ResetNeededError("Cannot call step() before reset(); call envs.reset(seed=...) first.")
         tokens = self._actions(actions)
+        if self._host and self.autoreset_mode == AutoresetMode.SAME_STEP and self.reward_mode == "sparse":
+            return self._step_host(tokens)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             resetting = self.finished.clone()
             self._reset_rows(resetting)
@@ -227,8 +237,8 @@ class TextGenVectorEnv(VectorEnv):
             self.attention_mask[rows, position] = torch.where(active, 1, self.attention_mask[rows, position])
             self.num_generated += active.long()
             ended = active & ((tokens == self.eos_token_id) | (self.num_generated >= T))
-        any_ended = True if self.device.type != "cpu" else bool(ended.any())
-        if self._bleu is not None:
+        any_ended = True if not self._host else bool(ended.any())
+        if self._incremental_bleu and self._bleu is not None:
             self._bleu.update(tokens, active & (tokens != self.eos_token_id))
         rewards, infos = self._rewards(active, ended, any_ended)
         terminated = ended | (self.finished & (self.autoreset_mode == AutoresetMode.DISABLED))
@@ -244,6 +254,65 @@ class TextGenVectorEnv(VectorEnv):
             self.finished |= ended
         obs = self._obs()
         return obs, rewards.to(torch.float32, copy=False), terminated, truncated, infos
+
+    def _step_host(self, tokens: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor,
+                                                         torch.Tensor, dict]:
+        """``step`` on the CPU in ``SAME_STEP`` mode with sparse rewards.
+
+        The state tensors live in host memory, so the step works on numpy views of them (the same memory; a
+        numpy call costs a fraction of a torch op's dispatch at these sizes): a few ops over all rows, then
+        index work on the rows that finished (scoring, final observations, reset). Same results as the general
+        path (the alignment tests run both).
+        """
+        N, P, T = self.num_envs, self.max_prompt_tokens, self.max_new_tokens
+        token = tokens.numpy()
+        generated = self.num_generated.numpy()
+        input_ids, attention_mask = self.input_ids.numpy(), self.attention_mask.numpy()
+        position = generated + P  # < P + T: rows are reset when they reach the cap
+        input_ids[self._row_numbers, position] = token
+        attention_mask[self._row_numbers, position] = 1
+        generated += 1
+        ended = (token == self.eos_token_id) | (generated >= T)
+        rows = np.flatnonzero(ended)
+        rewards = np.zeros(N, dtype=np.float32)
+        score, num_tokens = np.zeros(N, dtype=np.float32), np.zeros(N, dtype=np.int64)
+        example_index = np.full(N, -1, dtype=np.int64)
+        final_obs = None
+        if len(rows):
+            rewards[rows] = score[rows] = self._finished_scores(rows, token)
+            num_tokens[rows] = generated[rows]
+            example_index[rows] = self.example_index.numpy()[rows]
+            final_obs = {"input_ids": torch.zeros_like(self.input_ids),
+                         "attention_mask": torch.zeros_like(self.attention_mask)}
+            final_obs["input_ids"].numpy()[rows] = input_ids[rows]
+            final_obs["attention_mask"].numpy()[rows] = attention_mask[rows]
+            self._reset_rows_indexed(rows)
+        elif self.reward == "task":
+            self._last_texts = {"response": np.full(N, None, dtype=object),
+                                "example_id": np.full(N, None, dtype=object)}
+        done = torch.from_numpy(ended)
+        final: dict[str, Any] = {"score": torch.from_numpy(score), "num_tokens": torch.from_numpy(num_tokens),
+                                 "example_index": torch.from_numpy(example_index)}
+        if self.reward == "task":
+            final.update(self._last_texts)
+        infos = {"final_info": final, "_final_info": done, "final_obs": final_obs, "_final_obs": done}
+        return self._obs(), torch.from_numpy(rewards), done.clone(), torch.zeros_like(done), infos
+
+    def _finished_scores(self, rows: np.ndarray, last: np.ndarray | None = None) -> np.ndarray:
+        """Host scores (float64) of the finished ``rows``: the task's scorer, or token BLEU from scratch.
+
+        ``last`` holds every row's last token when the caller has it; EOS is not part of the response.
+        """
+        if self._bleu is None:
+            mask = np.zeros(self.num_envs, dtype=bool)
+            mask[rows] = True
+            return self._host_scores(torch.from_numpy(mask)).numpy()[rows]
+        P = self.max_prompt_tokens
+        generated = self.num_generated.numpy()[rows]
+        last = self.input_ids.numpy()[rows, P + np.maximum(generated - 1, 0)] if last is None else last[rows]
+        lengths = generated - ((last == self.eos_token_id) & (generated > 0))
+        hypotheses = self.input_ids.numpy()[rows, P:]
+        return self._bleu.host_scores(hypotheses, lengths, self.example_index.numpy()[rows])
 
     def close_extras(self, **kwargs: Any) -> None:
         """Free the device tensors and stop the scoring workers."""
@@ -302,7 +371,7 @@ class TextGenVectorEnv(VectorEnv):
         device. On the CPU, where reading the mask is free: index writes to the reset rows only. A chosen example
         does not advance the row's episode counter (as the single env's ``example_index`` option).
         """
-        if self.device.type == "cpu":
+        if self._host:
             self._reset_rows_indexed(mask.nonzero().flatten(), chosen)
             return
         if chosen is None:
@@ -323,25 +392,30 @@ class TextGenVectorEnv(VectorEnv):
         if self._bleu is not None:
             self._bleu.reset(mask, self.example_index)
 
-    def _reset_rows_indexed(self, rows: torch.Tensor, chosen: torch.Tensor | None = None) -> None:
+    def _reset_rows_indexed(self, rows: torch.Tensor | np.ndarray, chosen: torch.Tensor | None = None) -> None:
+        """Host version of :meth:`_reset_rows`: index writes to the reset rows, through numpy views."""
+        rows = rows.numpy() if isinstance(rows, torch.Tensor) else rows
         if not len(rows):
             return
         if chosen is None:
-            index = episode_index(self.seeds[rows], self.counters[rows], len(self.examples))
-            self.counters[rows] += 1
+            counters = self.counters.numpy()
+            index = episode_index(self.seeds.numpy()[rows], counters[rows], len(self.examples))
+            counters[rows] += 1
         else:
-            index = chosen[rows]
-        self.example_index[rows] = index
+            index = chosen.numpy()[rows]
+        self.example_index.numpy()[rows] = index
         P = self.max_prompt_tokens
-        self.input_ids[rows, :P] = self.prompt_ids[index]
-        self.attention_mask[rows, :P] = self.prompt_mask[index]
-        self.input_ids[rows, P:] = self.pad_token_id
-        self.attention_mask[rows, P:] = 0
-        self.num_generated[rows] = 0
-        self.finished[rows] = False
-        self.prev_score[rows] = 0.0
-        if self._bleu is not None:
-            self._bleu.reset_rows(rows, index)
+        input_ids, attention_mask = self.input_ids.numpy(), self.attention_mask.numpy()
+        input_ids[rows, :P] = self._prompt_ids[index]
+        attention_mask[rows, :P] = self._prompt_mask[index]
+        input_ids[rows, P:] = self.pad_token_id
+        attention_mask[rows, P:] = 0
+        self.num_generated.numpy()[rows] = 0
+        self.finished.numpy()[rows] = False
+        self.prev_score.numpy()[rows] = 0.0
+        if self._incremental_bleu and self._bleu is not None:
+            index_tensor = torch.from_numpy(index)
+            self._bleu.reset_rows(torch.from_numpy(rows), index_tensor)
 
     def _actions(self, actions: Any) -> torch.Tensor:
         if isinstance(actions, torch.Tensor):
@@ -364,13 +438,21 @@ class TextGenVectorEnv(VectorEnv):
             raise InvalidActionError(
                 f"Expected actions of shape ({self.num_envs},), one token id per env, got shape {tuple(tensor.shape)}."
             )
-        if self.check_actions and tensor.numel() and (tensor.min() < 0 or tensor.max() >= self.vocab_size):
+        if self.check_actions and tensor.numel() and self._out_of_range(tensor):
             bad = tensor[(tensor < 0) | (tensor >= self.vocab_size)][0].item()
             raise InvalidActionError(
                 f"Token id {bad} is out of range: each action is in Discrete({self.vocab_size}), "
                 f"ids 0..{self.vocab_size - 1}."
             )
         return tensor.to(self.device, dtype=torch.long, non_blocking=True)
+
+    def _out_of_range(self, tensor: torch.Tensor) -> bool:
+        """Whether any id is outside ``[0, vocab_size)`` (reads a host tensor through numpy: a quarter the cost)."""
+        if tensor.device.type == "cpu" and not tensor.requires_grad:
+            array = tensor.numpy()
+            return bool(array.min() < 0 or array.max() >= self.vocab_size)
+        low, high = torch.aminmax(tensor)
+        return bool(low < 0 or high >= self.vocab_size)
 
     def _rewards(self, active: torch.Tensor, ended: torch.Tensor, any_ended: bool
                  ) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -388,7 +470,11 @@ class TextGenVectorEnv(VectorEnv):
             return zeros, infos
         if self._bleu is None:
             score = self._host_scores(scored)
-        elif self.device.type == "cpu":  # score only the rows that need it (reading the mask is free here)
+        elif not self._incremental_bleu:  # CPU, sparse: the finished rows, from scratch
+            rows = scored.nonzero()[:, 0]
+            score = torch.zeros(self.num_envs, dtype=torch.float64)
+            score[rows] = torch.from_numpy(self._finished_scores(rows.numpy()))
+        elif self._host:  # score only the rows that need it (reading the mask is free here)
             rows = scored.nonzero().flatten()
             score = torch.zeros(self.num_envs, dtype=torch.float64)
             if len(rows):
@@ -418,8 +504,7 @@ class TextGenVectorEnv(VectorEnv):
             P = self.max_prompt_tokens
             tokens = self.input_ids[rows_mask, P:].cpu().numpy()
             lengths = self.num_generated[rows_mask].cpu().numpy()
-            texts = self.tokenizer.batch_decode([t[:n].tolist() for t, n in zip(tokens, lengths, strict=True)],
-                                                skip_special_tokens=True, clean_up_tokenization_spaces=False)
+            texts = decode_responses(self.tokenizer, [t[:n].tolist() for t, n in zip(tokens, lengths, strict=True)])
             indices = self.example_index[rows_mask].cpu().numpy()
             examples = [self.examples[int(i)] for i in indices]
             values = self._scorer.score(texts, examples)
