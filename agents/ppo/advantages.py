@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["compute_gae", "self_critical_advantages"]
+__all__ = ["compute_gae", "leave_one_out_baselines", "self_critical_advantages"]
 
 
 def compute_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0,
@@ -47,3 +47,14 @@ def self_critical_advantages(rewards: torch.Tensor, mask: torch.Tensor, baseline
     steps_left = (mask_f.sum(1, keepdim=True) - 1 - torch.arange(mask.shape[1], device=mask.device)).clamp(min=0)
     advantages = (returns - gamma**steps_left * baseline[:, None].to(rewards.dtype)) * mask_f
     return advantages, returns
+
+
+def leave_one_out_baselines(scores: torch.Tensor, group_size: int) -> torch.Tensor:
+    """RLOO baselines ``[B]``: each sample's is the mean score of the other samples of its group.
+
+    ``scores`` holds ``B / group_size`` groups of ``group_size`` consecutive samples of one example each
+    (Kool et al. 2019, "Buy 4 REINFORCE samples, get a baseline for free!"). The baseline does not depend on the
+    sample's own score, so it adds no bias.
+    """
+    groups = scores.view(-1, group_size)
+    return ((groups.sum(1, keepdim=True) - groups) / (group_size - 1)).flatten()

@@ -8,7 +8,7 @@ from textgym.error import InvalidArgumentError
 
 __all__ = ["BASELINES", "PPOConfig"]
 
-BASELINES = ("value", "greedy")
+BASELINES = ("value", "greedy", "group")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,9 @@ class PPOConfig:
             each rollout batch is replayed greedily on the same examples, and a token's advantage is its return to
             go minus the greedy episode's score, scaled (not centred) per minibatch; it reinforces exactly the
             samples that beat the model's own greedy output, which is what greedy evaluation measures.
+            ``"group"``: leave-one-out (RLOO, Kool et al. 2019; Ahmadian et al. 2024): each rollout plays every
+            example ``group_size`` times, and a sample's baseline is the mean score of the others on its example.
+        group_size: Samples per example with ``baseline="group"``; must divide ``num_envs``.
         seed: Seed of torch and the envs.
     """
 
@@ -53,6 +56,7 @@ class PPOConfig:
     kl_coef: float = 0.05
     adaptive_kl: bool = True
     baseline: str = "value"
+    group_size: int = 4
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -64,6 +68,8 @@ class PPOConfig:
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise InvalidArgumentError(f"Expected {name} > 0, got {value!r} ({type(value).__name__}).")
+        if isinstance(self.group_size, bool) or not isinstance(self.group_size, int) or self.group_size < 2:
+            raise InvalidArgumentError(f"Expected group_size to be an int >= 2, got {self.group_size!r}.")
         for name in ("n_steps", "batch_size", "n_epochs"):
             if not isinstance(getattr(self, name), int):
                 raise InvalidArgumentError(f"Expected {name} to be an int, got {getattr(self, name)!r}.")
@@ -80,6 +86,11 @@ class PPOConfig:
     def check_batch(self, num_envs: int) -> None:
         """Raise if ``batch_size`` does not divide the ``n_steps * num_envs`` episodes of a rollout."""
         rollout = self.n_steps * num_envs
+        if self.baseline == "group" and num_envs % self.group_size:
+            raise InvalidArgumentError(
+                f"group_size={self.group_size} does not divide num_envs={num_envs}: with baseline='group' every "
+                f"example is played group_size times in one rollout. Pick a divisor of {num_envs}."
+            )
         if rollout % self.batch_size:
             raise InvalidArgumentError(
                 f"batch_size={self.batch_size} does not divide the rollout of n_steps * num_envs = "

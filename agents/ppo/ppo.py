@@ -34,7 +34,7 @@ import torch
 import textgym  # noqa: F401 - registers the env ids
 from agents.baselines import GreedyAgent
 from agents.policy import TransformerPolicy, batch_observation
-from agents.ppo.advantages import compute_gae, self_critical_advantages
+from agents.ppo.advantages import compute_gae, leave_one_out_baselines, self_critical_advantages
 from agents.ppo.callbacks import as_callback
 from agents.ppo.config import PPOConfig
 from agents.ppo.loss import approx_kl, clipped_surrogate_loss, clipped_value_loss, masked_mean
@@ -198,12 +198,21 @@ class PPO:
         cfg, start = self.config, time.perf_counter()
         # 1. rollouts: n_steps batches of episodes, sampled on the device
         self.policy.eval()  # for the whole update: see step 5
-        batches, greedy_scores = [], []
+        batches, baselines = [], []  # per-episode baselines of "greedy" and "group"
         for _ in range(cfg.n_steps):
+            if cfg.baseline == "group":  # every drawn example group_size times; baseline: the others' mean
+                N, k = self.env.num_envs, cfg.group_size
+                drawn = torch.randint(0, len(self.env.examples), (N // k,), generator=self.generator,
+                                      device=self.generator.device)
+                batch = collect_rollout(self.policy, self.env, self.generator,
+                                        options={"example_index": drawn.repeat_interleave(k).cpu()})
+                baselines.append(leave_one_out_baselines(batch.returns, k))
+                batches.append(batch)
+                continue
             batches.append(collect_rollout(self.policy, self.env, self.generator))
             if cfg.baseline == "greedy":  # the same examples, decoded greedily: the self-critical baseline
                 replay = {"example_index": self.env.example_index.clone()}
-                greedy_scores.append(collect_rollout(self.policy, self.env, deterministic=True, options=replay).returns)
+                baselines.append(collect_rollout(self.policy, self.env, deterministic=True, options=replay).returns)
         rollout = _concat(batches)
         rollout_done = time.perf_counter()
         mask = rollout.mask.float()
@@ -216,9 +225,10 @@ class PPO:
         # 3. per-token KL penalty on the env's rewards
         kl = (rollout.logprobs - ref_logprobs) * mask
         rewards = rollout.rewards - self.kl_coef * kl
-        # 4. GAE over tokens, or self-critical advantages against the greedy replay
-        if cfg.baseline == "greedy":
-            baseline = torch.cat(greedy_scores)
+        # 4. GAE over tokens, or returns to go minus a per-episode baseline (the greedy replay's score, or the
+        # mean of the other samples of the same example)
+        if baselines:
+            baseline = torch.cat(baselines)
             advantages, returns = self_critical_advantages(rewards, mask, baseline, cfg.gamma)
         else:
             advantages, returns = compute_gae(rewards, rollout.values, mask, cfg.gamma, cfg.gae_lambda)
@@ -232,9 +242,9 @@ class PPO:
                 logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows)
                 mb_mask = mask[rows]
                 mb_adv = advantages[rows]
-                # normalise per minibatch over its real tokens (SB3's normalize_advantage=True); the self-critical
-                # advantages are only scaled: their sign (better or worse than greedy) is the signal
-                centred = mb_adv if cfg.baseline == "greedy" else (mb_adv - masked_mean(mb_adv, mb_mask)) * mb_mask
+                # normalise per minibatch over its real tokens (SB3's normalize_advantage=True); advantages against
+                # a per-episode baseline are only scaled: their sign (better or worse than it) is the signal
+                centred = mb_adv if baselines else (mb_adv - masked_mean(mb_adv, mb_mask)) * mb_mask
                 mb_adv = centred / (masked_mean(centred**2, mb_mask).sqrt() + 1e-8)
                 policy_loss, clip_fraction = clipped_surrogate_loss(logprobs, rollout.logprobs[rows], mb_adv, mb_mask,
                                                                     cfg.clip_range)
@@ -261,7 +271,8 @@ class PPO:
         stats = {"time/total_timesteps": float(self.num_timesteps),
                  "rollout/ep_rew_mean": float(rollout.returns.mean()),
                  "rollout/ep_len_mean": float(rollout.lengths.float().mean()), "train/kl_to_ref": mean_kl,
-                 **({"rollout/greedy_rew_mean": float(torch.cat(greedy_scores).mean())} if greedy_scores else {}),
+                 **({"rollout/greedy_rew_mean": float(torch.cat(baselines).mean())}
+                    if cfg.baseline == "greedy" else {}),
                  "train/kl_coef": self.kl_coef, "time/update_s": time.perf_counter() - start,
                  "time/rollout_s": rollout_done - start, "time/rescore_s": rescore_done - rollout_done,
                  "time/optimise_s": time.perf_counter() - rescore_done}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from agents.ppo import PPOConfig, clipped_surrogate_loss, clipped_value_loss, compute_gae, masked_mean
-from agents.ppo.advantages import self_critical_advantages
+from agents.ppo.advantages import leave_one_out_baselines, self_critical_advantages
 from agents.ppo.loss import approx_kl
 from textgym.error import InvalidArgumentError
 
@@ -73,7 +73,8 @@ def test_approx_kl_and_masked_mean():
         ({"gamma": 1.5}, r"Expected gamma in \[0, 1\], got 1.5"),
         ({"kl_coef": -0.1}, r"Expected kl_coef >= 0, got -0.1"),
         ({"target_kl": 0}, r"Expected target_kl > 0 or None, got 0"),
-        ({"baseline": "critic"}, r"Unknown baseline 'critic'. Accepted: 'value', 'greedy'"),
+        ({"baseline": "critic"}, r"Unknown baseline 'critic'. Accepted: 'value', 'greedy', 'group'"),
+        ({"group_size": 1}, r"Expected group_size to be an int >= 2, got 1"),
     ],
 )
 def test_config_checks_itself(kwargs, match):
@@ -83,6 +84,8 @@ def test_config_checks_itself(kwargs, match):
 
 def test_batch_size_must_divide_the_rollout():
     PPOConfig(n_steps=2, batch_size=8).check_batch(num_envs=4)
+    with pytest.raises(InvalidArgumentError, match=r"group_size=3 does not divide num_envs=4.*divisor of 4"):
+        PPOConfig(baseline="group", group_size=3, batch_size=4).check_batch(num_envs=4)
     with pytest.raises(InvalidArgumentError, match=r"batch_size=6 does not divide .* = 2 \* 4 = 8 episodes"):
         PPOConfig(n_steps=2, batch_size=6).check_batch(num_envs=4)
 
@@ -99,3 +102,12 @@ def test_self_critical_advantages_by_hand():
     advantages, _ = self_critical_advantages(rewards, mask, greedy, gamma=0.5)
     # G_0 = -0.1 + 0.5 * -0.1 + 0.25 * 0.9 = 0.075; baseline discounted from the last token: 0.25 * 0.5
     assert advantages[0, 0].item() == pytest.approx(0.075 - 0.125)
+
+
+def test_leave_one_out_baselines_by_hand():
+    scores = torch.tensor([0.2, 0.4, 0.9, 0.1])
+    assert torch.allclose(leave_one_out_baselines(scores, 2), torch.tensor([0.4, 0.2, 0.1, 0.9]))
+    assert torch.allclose(leave_one_out_baselines(scores, 4), torch.tensor([1.4, 1.2, 0.7, 1.5]) / 3)
+    # a sample better than the others of its example gets a positive advantage, and they sum to zero per group
+    advantages = scores - leave_one_out_baselines(scores, 2)
+    assert advantages[0] < 0 < advantages[2] and torch.allclose(advantages.view(2, 2).sum(1), torch.zeros(2), atol=1e-6)

@@ -51,6 +51,19 @@ def test_greedy_baseline_replays_the_same_examples_without_advancing_the_draws()
     assert torch.equal(scst.env.example_index, plain.env.example_index)
 
 
+def test_group_baseline_plays_each_drawn_example_group_size_times():
+    model = make(baseline="group", group_size=4)
+    model.learn(8 * 4)
+    counters = model.env.counters.clone()
+    model.learn(8 * 4, reset_num_timesteps=False)
+    groups = model.env.example_index.view(2, 4)
+    assert torch.equal(groups, groups[:, :1].expand(2, 4))  # one example per group of 4 consecutive rows
+    assert torch.equal(model.env.counters, counters)  # chosen examples: the env's own draws did not advance
+    assert "rollout/greedy_rew_mean" not in model.history[-1]
+    with pytest.raises(InvalidArgumentError, match="group_size=3 does not divide num_envs=8"):
+        make(baseline="group", group_size=3)
+
+
 def test_two_runs_with_one_seed_are_identical():
     a, b = make(), make()
     a.learn(64)
