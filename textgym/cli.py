@@ -74,7 +74,7 @@ def evaluate(env_id: str, agent_name: str, episodes: int, split: str = "validati
 
 
 def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int = 1000, ppo_updates: int = 100,
-          out: str = "textgym-run", seed: int = 0, learning_rate: float = 1e-4, **env_kwargs: Any) -> dict[str, Any]:
+          out: str = "textgym-run", seed: int = 0, learning_rate: float = 3e-5, **env_kwargs: Any) -> dict[str, Any]:
     """SFT then PPO on ``env_id``; returns the validation scores and the checkpoint folder."""
     from agents.ppo.callbacks import BaseCallback
     from agents.ppo.ppo import PPO
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tr.add_argument("--num-envs", type=int, default=32)
     tr.add_argument("--sft-steps", type=int, default=1000)
     tr.add_argument("--ppo-updates", type=int, default=100)
-    tr.add_argument("--learning-rate", type=float, default=1e-4)
+    tr.add_argument("--learning-rate", type=float, default=3e-5)
     tr.add_argument("--out", default="textgym-run", help="checkpoint folder")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
