@@ -330,9 +330,9 @@ def test_a_failed_scoring_worker_is_reported_and_its_share_scored_here():
     scorer = make_scorer("chrf")
     parallel = ParallelScorer(scorer, num_workers=1, min_batch=2)
     try:
-        (process, _), = parallel.start()
+        process, = parallel.start()
         process.kill()
-        process.join()
+        process.wait()
         with pytest.warns(RuntimeWarning, match="scoring worker failed .*worker process is gone"):
             scores = parallel.score(texts, examples)
         np.testing.assert_array_equal(scores, scorer.score(texts, examples))
@@ -352,11 +352,11 @@ def test_a_script_without_a_main_guard_scores_in_parallel_and_runs_once(tmp_path
     script.write_text(
         "import torch, textgym, gymnasium as gym\n"
         "print('top level ran', flush=True)\n"
-        "envs = gym.make_vec('TextGen-Translate-v0', num_envs=8, max_new_tokens=6, scoring_workers=1,\n"
+        "envs = gym.make_vec('TextGen-Translate-v0', num_envs=16, max_new_tokens=40, scoring_workers=1,\n"
         "                    num_examples={'train': 30, 'validation': 10, 'test': 10})\n"
         "envs.reset(seed=0)\n"
-        "for _ in range(6):\n"
-        "    _, rewards, terminated, _, infos = envs.step(torch.full((8,), 70))\n"
+        "for _ in range(40):\n"
+        "    _, rewards, terminated, _, infos = envs.step(torch.full((16,), 70))\n"
         "assert terminated.all() and envs._scorer._workers, 'rows ended and a worker scored'\n"
         "print('scores', infos['final_info']['score'].tolist(), flush=True)\n"
         "envs.close()\n"

@@ -1,49 +1,56 @@
 """Spread the host scoring of the rows that finished in one step over the CPU cores.
 
 sacreBLEU is pure Python: one process scores one sentence at a time (~50-300 us). When a vector env
-finishes several rows in one step, :class:`ParallelScorer` sends a share of them to each worker process,
-scores its own share meanwhile, then collects the workers' scores. A worker is a process with a copy of the
-scorer, talking over a pipe (a round trip costs ~0.1 ms, against ~0.1-0.3 ms per sentence, so splitting
-pays from a handful of sentences on). Workers are forked where the platform can (Linux: they start at once,
-with the scorer already in memory, and never re-import the user's ``__main__``); elsewhere they are spawned.
-They never touch torch or the tokenizer. Scorers that are parallel already (the code sandbox) are always
-scored in this process.
+finishes enough rows in one step, :class:`ParallelScorer` sends a share of them to each worker process,
+scores its own share meanwhile, then collects the workers' scores. A worker is a fresh interpreter running
+:mod:`textgym.vector._scoring_worker` with a copy of the scorer, talking over its stdin/stdout pipes (a round
+trip costs ~0.1-0.2 ms). Not ``multiprocessing``: its ``spawn`` re-imports the user's ``__main__`` (a script
+without an ``if __name__ == "__main__"`` guard ran again in the worker), and a ``fork`` of a process holding a
+model makes every page that process writes afterwards a copy-on-write fault (measured: +24 % on a PPO run).
+Scorers that are parallel already (the code sandbox) are always scored in this process.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
 import warnings
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from textgym.error import TextGymError
 from textgym.scorers.base import Scorer
 from textgym.scorers.sacrebleu import SacreBLEUScorer
 from textgym.tasks.base import Example
 
 __all__ = ["ParallelScorer"]
 
+_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds the textgym package
 
-def _worker(connection: Connection, scorer: Scorer) -> None:
-    """Score ``(texts, references)`` requests until ``None`` arrives or the parent goes away."""
-    while True:
-        try:
-            request = connection.recv()
-        except (EOFError, OSError):
-            return
-        if request is None:
-            return
-        texts, references = request
-        try:
-            examples = [Example("", "", refs) for refs in references]
-            connection.send(("ok", np.asarray(scorer.score(texts, examples), dtype=np.float64)))
-        except Exception as exc:  # reported to the parent, which scores the share itself
-            connection.send(("error", f"{type(exc).__name__}: {exc}"))
+
+def _start_worker(scorer: Scorer) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")]))}
+    process = subprocess.Popen([sys.executable, "-m", "textgym.vector._scoring_worker"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, env=env)
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        pickle.dump(scorer, process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        process.stdin.flush()
+        status, _ = pickle.load(process.stdout)
+    except (OSError, EOFError, pickle.UnpicklingError) as exc:
+        process.kill()
+        raise TextGymError(f"A scoring worker ({sys.executable} -m textgym.vector._scoring_worker) did not start: "
+                           f"{type(exc).__name__}: {exc}. Pass scoring_workers=0 to score in this process.") from exc
+    if status != "ready":
+        process.kill()
+        raise TextGymError(f"A scoring worker answered {status!r} instead of 'ready'.")
+    return process
 
 
 class ParallelScorer:
@@ -53,17 +60,20 @@ class ParallelScorer:
         scorer: The task's scorer. Only sacreBLEU scorers are sent to workers (they need nothing but the
             references); anything else always runs in this process.
         num_workers: Extra processes (default: cores - 1; 0 disables).
-        min_batch: Smallest batch worth splitting.
+        min_batch: Smallest batch worth splitting, in texts...
+        min_chars: ...and in characters (sacreBLEU's cost grows with them; measured break-even on 2 cores: about
+            8 sentences of 40 characters, or 2 of 300).
 
     The scores are the scorer's own, in order (a test compares them with serial scoring). A worker that fails
     or dies is reported with a warning and its share is scored in this process.
     """
 
-    def __init__(self, scorer: Scorer, num_workers: int | None = None, min_batch: int = 4) -> None:
+    def __init__(self, scorer: Scorer, num_workers: int | None = None, min_batch: int = 8,
+                 min_chars: int = 400) -> None:
         self.scorer = scorer
         self.num_workers = max(0, (os.cpu_count() or 1) - 1) if num_workers is None else int(num_workers)
-        self.min_batch = min_batch
-        self._workers: list[tuple[Any, Connection]] = []
+        self.min_batch, self.min_chars = min_batch, min_chars
+        self._workers: list[subprocess.Popen] = []
 
     @property
     def parallel(self) -> bool:
@@ -72,18 +82,21 @@ class ParallelScorer:
 
     def score(self, texts: Sequence[str], examples: Sequence[Example]) -> np.ndarray:
         """Scores in [0, 1], the same as ``scorer.score(texts, examples)``."""
-        if not self.parallel or len(texts) < self.min_batch:
+        if not self.parallel or len(texts) < self.min_batch or sum(map(len, texts)) < self.min_chars:
             return np.asarray(self.scorer.score(texts, examples), dtype=np.float64)
         workers = self.start()
         # contiguous shares of about equal text length (a sentence's cost grows with its length)
         lengths = np.cumsum([len(t) for t in texts])
         bounds = np.searchsorted(lengths, lengths[-1] * np.arange(1, len(workers) + 1) / (len(workers) + 1))
         edges = [0, *np.minimum(bounds + 1, len(texts)).tolist(), len(texts)]
-        sent: list[tuple[Connection | None, int, int]] = []
-        for (_, connection), start, stop in zip(workers, edges[1:-1], edges[2:], strict=True):
+        sent: list[tuple[subprocess.Popen | None, int, int]] = []
+        for process, start, stop in zip(workers, edges[1:-1], edges[2:], strict=True):
             try:
-                connection.send((list(texts[start:stop]), [ex.references for ex in examples[start:stop]]))
-                sent.append((connection, start, stop))
+                assert process.stdin is not None
+                request = (list(texts[start:stop]), [ex.references for ex in examples[start:stop]])
+                pickle.dump(request, process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                process.stdin.flush()
+                sent.append((process, start, stop))
             except (OSError, ValueError):
                 sent.append((None, start, stop))
         parts = [np.asarray(self.scorer.score(texts[: edges[1]], examples[: edges[1]]), dtype=np.float64)]
@@ -91,13 +104,13 @@ class ParallelScorer:
             parts.append(self._collect(receiver, texts[start:stop], examples[start:stop]))
         return np.concatenate(parts)
 
-    def _collect(self, connection: Connection | None, texts: Sequence[str], examples: Sequence[Example]
+    def _collect(self, process: subprocess.Popen | None, texts: Sequence[str], examples: Sequence[Example]
                  ) -> np.ndarray:
         try:
-            if connection is None:
+            if process is None or process.stdout is None:
                 raise EOFError("the request could not be sent")
-            status, value = connection.recv()
-        except (EOFError, OSError) as exc:
+            status, value = pickle.load(process.stdout)
+        except (EOFError, OSError, pickle.UnpicklingError) as exc:
             status, value = "error", f"the worker process is gone ({type(exc).__name__}: {exc})"
             self.close()
         if status == "ok":
@@ -106,30 +119,33 @@ class ParallelScorer:
                       stacklevel=3)
         return np.asarray(self.scorer.score(texts, examples), dtype=np.float64)
 
-    def start(self) -> list[tuple[Any, Connection]]:
-        """Start the worker processes now (they start on the first batch to split otherwise)."""
+    def start(self) -> list[subprocess.Popen]:
+        """Start the worker processes now and wait until they are ready (else on the first batch to split)."""
         if not self._workers:
-            methods = multiprocessing.get_all_start_methods()
-            context: Any = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-            for _ in range(self.num_workers):
-                parent, child = context.Pipe()
-                process = context.Process(target=_worker, args=(child, self.scorer), daemon=True,
-                                          name="textgym-scorer")
-                process.start()
-                child.close()
-                self._workers.append((process, parent))
+            self._workers = [_start_worker(self.scorer) for _ in range(self.num_workers)]
         return self._workers
 
     def close(self) -> None:
         """Stop the worker processes."""
         workers, self._workers = self._workers, []
-        for process, connection in workers:
+        for process in workers:
             with contextlib.suppress(OSError, ValueError):
-                connection.send(None)
-            connection.close()
-            process.join(timeout=1)
-            if process.is_alive():
-                process.terminate()
+                assert process.stdin is not None
+                pickle.dump(None, process.stdin)
+                process.stdin.close()
+            try:
+                process.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+    def __del__(self) -> None:
+        try:  # noqa: SIM105 - at interpreter exit contextlib may be gone; the workers then end on end of input
+            self.close()
+        except Exception:
+            pass
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_workers": []}
