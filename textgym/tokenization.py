@@ -43,8 +43,8 @@ def decode_responses(tokenizer: PreTrainedTokenizerBase, sequences: list[list[in
 
     A fast tokenizer that keeps transformers' own ``_decode`` is decoded by its Rust ``tokenizers.Tokenizer``
     directly, which is exactly what that ``_decode`` does; the detour through ``batch_decode`` checks every id
-    in Python and costs ~100 times the decoding itself (~0.1 ms per 64-token response). Other tokenizers go
-    through ``batch_decode``.
+    in Python, about as costly as the decoding itself (measured: 16 responses of 64 tokens, 0.32 ms through
+    ``batch_decode``, 0.15 ms directly). Other tokenizers go through ``batch_decode``.
     """
     from transformers import PreTrainedTokenizerFast
 
