@@ -79,7 +79,6 @@ class TokenBleuState:
         self.table_keys = torch.from_numpy(keys).to(device)
         self.table_counts = torch.from_numpy(counts).to(device)
         self.ref_lens = (references >= 0).sum(-1)  # [E, K]; 0 for a missing reference
-        self._table_keys_np, self._table_counts_np, self._ref_lens_np = keys, counts, self.ref_lens.cpu().numpy()
         self.row_keys = torch.full((num_envs, keys.shape[1]), _SENTINEL, dtype=torch.long, device=device)
         self.row_counts = torch.zeros((num_envs, keys.shape[1]), dtype=torch.long, device=device)
         self.row_used = torch.zeros_like(self.row_counts)  # matches already credited to each table entry
@@ -162,7 +161,7 @@ class TokenBleuState:
             keys[:, n, : T - n] = np.where(position[None, : T - n] < (lengths - n)[:, None], current, _SENTINEL)
         # each row's keys looked up in its example's reference table (one batched binary search)
         flat = keys.reshape(R, MAX_ORDER * T)
-        table_keys = self._table_keys_np[example_index]  # [R, W]
+        table_keys = self.table_keys.numpy()[example_index]  # [R, W]; CPU tensors: numpy views, no copy
         width = table_keys.shape[1]
         slot = torch.searchsorted(torch.from_numpy(table_keys), torch.from_numpy(flat)).numpy()
         np.minimum(slot, width - 1, out=slot)
@@ -172,12 +171,12 @@ class TokenBleuState:
         held = np.bincount(hits, minlength=R * width)  # the hypothesis count of each entry
         order = np.zeros(R * width, dtype=np.int64)
         order[hits] = found_columns // T
-        clipped = np.minimum(held, self._table_counts_np[example_index].ravel())  # sentinels count 0
+        clipped = np.minimum(held, self.table_counts.numpy()[example_index].ravel())  # sentinels count 0
         entries = np.flatnonzero(clipped)
         correct = np.bincount(entries // width * MAX_ORDER + order[entries], weights=clipped[entries],
                               minlength=R * MAX_ORDER).reshape(R, MAX_ORDER)
         total = np.maximum(lengths[:, None] - np.arange(MAX_ORDER), 0)
-        ref_lens = self._ref_lens_np[example_index]  # [R, K]
+        ref_lens = self.ref_lens.numpy()[example_index]  # [R, K]
         distance = np.where(ref_lens > 0, np.abs(ref_lens - lengths[:, None]), 1 << 40)  # missing refs never win
         closest = ref_lens[np.arange(R), (distance * 4096 + ref_lens).argmin(1)]
         return np.array([bleu_from_stats(c, t, h, r) for c, t, h, r in

@@ -279,7 +279,7 @@ class TextGenVectorEnv(VectorEnv):
         example_index = np.full(N, -1, dtype=np.int64)
         final_obs = None
         if len(rows):
-            rewards[rows] = score[rows] = self._finished_scores(rows, token)
+            rewards[rows] = score[rows] = self._finished_scores(rows)
             num_tokens[rows] = generated[rows]
             example_index[rows] = self.example_index.numpy()[rows]
             final_obs = {"input_ids": torch.zeros_like(self.input_ids),
@@ -298,10 +298,10 @@ class TextGenVectorEnv(VectorEnv):
         infos = {"final_info": final, "_final_info": done, "final_obs": final_obs, "_final_obs": done}
         return self._obs(), torch.from_numpy(rewards), done.clone(), torch.zeros_like(done), infos
 
-    def _finished_scores(self, rows: np.ndarray, last: np.ndarray | None = None) -> np.ndarray:
+    def _finished_scores(self, rows: np.ndarray) -> np.ndarray:
         """Host scores (float64) of the finished ``rows``: the task's scorer, or token BLEU from scratch.
 
-        ``last`` holds every row's last token when the caller has it; EOS is not part of the response.
+        EOS is not part of the response; each row's last token is read from the token buffer.
         """
         if self._bleu is None:
             mask = np.zeros(self.num_envs, dtype=bool)
@@ -309,7 +309,7 @@ class TextGenVectorEnv(VectorEnv):
             return self._host_scores(torch.from_numpy(mask)).numpy()[rows]
         P = self.max_prompt_tokens
         generated = self.num_generated.numpy()[rows]
-        last = self.input_ids.numpy()[rows, P + np.maximum(generated - 1, 0)] if last is None else last[rows]
+        last = self.input_ids.numpy()[rows, P + np.maximum(generated - 1, 0)]
         lengths = generated - ((last == self.eos_token_id) & (generated > 0))
         hypotheses = self.input_ids.numpy()[rows, P:]
         return self._bleu.host_scores(hypotheses, lengths, self.example_index.numpy()[rows])
