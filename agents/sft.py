@@ -122,11 +122,32 @@ def train_sft(policy: TransformerPolicy, envs: TextGenVectorEnv, config: SFTConf
     return SFT(policy, envs, config).train_steps()
 
 
-def evaluate(policy: TransformerPolicy, envs: TextGenVectorEnv, episodes: int | None = None, seed: int = 0) -> float:
-    """Mean final score of greedy decoding over ``episodes`` (default: one batch of ``num_envs``) episodes."""
-    episodes = episodes or envs.num_envs
+def evaluate(policy: TransformerPolicy, envs: TextGenVectorEnv, episodes: int | str | None = None,
+             seed: int = 0) -> float:
+    """Mean final score of greedy decoding.
+
+    Args:
+        policy: The policy, decoded greedily.
+        envs: A ``TextGenVectorEnv`` with ``autoreset_mode=DISABLED`` on the split to score.
+        episodes: ``None`` (one batch of ``num_envs`` episodes on examples drawn with ``seed``), a positive int
+            (that many drawn episodes), or ``"all"``: every example of the split exactly once, in order, which
+            removes the draw's noise from comparisons between checkpoints.
+        seed: Seed of the draw (unused with ``"all"``).
+    """
+    if episodes == "all":
+        num_examples, N = len(envs.examples), envs.num_envs
+        scores: list[float] = []
+        for start in range(0, num_examples, N):
+            index = torch.arange(start, start + N) % num_examples
+            rollout = collect_rollout(policy, envs, deterministic=True, options={"example_index": index})
+            scores += rollout.returns.tolist()[: num_examples - start]
+        return float(sum(scores) / num_examples)
+    if episodes is None:
+        episodes = envs.num_envs
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise InvalidArgumentError(f"Expected episodes to be a positive int, 'all' or None, got {episodes!r}.")
     envs.reset(seed=seed)
-    scores: list[float] = []
+    scores = []
     while len(scores) < episodes:
         rollout = collect_rollout(policy, envs, deterministic=True)
         scores += rollout.returns.tolist()

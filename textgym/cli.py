@@ -87,10 +87,12 @@ def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int =
     val = gym.make_vec(env_id, num_envs=64, autoreset_mode="Disabled", split="validation", **env_kwargs)
     ppo = PPO(model, env_id, num_envs=num_envs, seed=seed, env_kwargs=env_kwargs, batch_size=num_envs,
               learning_rate=learning_rate)
-    before = evaluate_greedy(ppo.policy, val)  # type: ignore[arg-type]
+    num_val = len(val.unwrapped.examples)  # type: ignore[attr-defined]
+    print(f"scoring greedy decoding: mean episode reward over all {num_val} validation examples", flush=True)
+    before = evaluate_greedy(ppo.policy, val, "all")  # type: ignore[arg-type]
     print(f"validation score before SFT: {before:.4f}", flush=True)
     ppo.warm_start(SFTConfig(steps=sft_steps, batch_size=32, seed=seed))
-    after_sft = evaluate_greedy(ppo.policy, val)  # type: ignore[arg-type]
+    after_sft = evaluate_greedy(ppo.policy, val, "all")  # type: ignore[arg-type]
     print(f"validation score after SFT ({sft_steps} steps): {after_sft:.4f}", flush=True)
 
     class Progress(BaseCallback):
@@ -113,7 +115,7 @@ def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int =
     ppo.learn(total_timesteps=10**12, callback=progress)
     if progress.bar is not None:
         progress.bar.close()
-    after_ppo = evaluate_greedy(ppo.policy, val)  # type: ignore[arg-type]
+    after_ppo = evaluate_greedy(ppo.policy, val, "all")  # type: ignore[arg-type]
     ppo.save(out)
     print(f"validation score after PPO ({ppo_updates} updates): {after_ppo:.4f}", flush=True)
     print(f"checkpoint: {out}", flush=True)

@@ -86,11 +86,12 @@ class CheckpointCallback(BaseCallback):
 class EvalCallback(BaseCallback):
     """Every ``eval_freq`` updates, score greedy decoding on ``eval_env`` (e.g. the validation split).
 
+    ``n_eval_episodes`` is passed to :func:`agents.sft.evaluate` (``"all"``: every example of the split once).
     Adds ``eval/mean_reward`` to the update's statistics, keeps ``best_mean_reward`` and, with
     ``best_model_save_path``, saves the best model there.
     """
 
-    def __init__(self, eval_env: TextGenVectorEnv, eval_freq: int = 10, n_eval_episodes: int | None = None,
+    def __init__(self, eval_env: TextGenVectorEnv, eval_freq: int = 10, n_eval_episodes: int | str | None = None,
                  best_model_save_path: str | os.PathLike[str] | None = None) -> None:
         super().__init__()
         if not isinstance(eval_freq, int) or eval_freq < 1:

@@ -72,3 +72,24 @@ def test_sft_config_errors():
         SFTConfig(steps=0)
     with pytest.raises(InvalidArgumentError, match=r"Expected SFTConfig.learning_rate > 0, got -1"):
         SFTConfig(learning_rate=-1)
+
+
+def test_evaluate_all_scores_every_example_once_whatever_the_batch():
+    kw = {**KW, "num_examples": {"train": 300, "validation": 20}}
+    torch.manual_seed(0)
+    envs8 = gym.make_vec("TextGen-Translate-v0", num_envs=8, autoreset_mode="Disabled", split="validation", **kw)
+    envs20 = gym.make_vec("TextGen-Translate-v0", num_envs=20, autoreset_mode="Disabled", split="validation", **kw)
+    policy = TransformerPolicy("tiny", envs8.vocab_size, max_positions=96, eos_token_id=envs8.eos_token_id).eval()
+    # 20 examples in batches of 8, 8 and 4 (the last batch's 4 extra rows replay examples 0-3 and are dropped)
+    by_8, by_20 = evaluate(policy, envs8, "all"), evaluate(policy, envs20, "all")
+    assert by_20 > 0 and by_8 == pytest.approx(by_20, abs=1e-9)
+    first_8 = evaluate(policy, envs8, 8, seed=0)
+    assert first_8 != pytest.approx(by_20, abs=1e-9)  # a draw of 8 episodes is another estimate
+
+
+@pytest.mark.parametrize("episodes", [0, -3, "some", True, 2.5])
+def test_evaluate_rejects_bad_episode_counts(episodes):
+    envs = gym.make_vec("TextGen-Translate-v0", num_envs=2, autoreset_mode="Disabled", **KW)
+    policy = TransformerPolicy("tiny", envs.vocab_size, max_positions=96, eos_token_id=envs.eos_token_id)
+    with pytest.raises(InvalidArgumentError, match=repr(episodes).replace(".", r"\.")):
+        evaluate(policy, envs, episodes)
