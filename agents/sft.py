@@ -132,9 +132,11 @@ def evaluate(policy: TransformerPolicy, envs: TextGenVectorEnv, episodes: int | 
         episodes: ``None`` (one batch of ``num_envs`` episodes on examples drawn with ``seed``), a positive int
             (that many drawn episodes), or ``"all"``: every example of the split exactly once, in order, which
             removes the draw's noise from comparisons between checkpoints.
-        seed: Seed of the draw (unused with ``"all"``).
+        seed: Seed of the draw (with ``"all"``: only seeds the env, so that no draw touches torch's global
+            generator; evaluating never moves the random stream a training run continues with).
     """
     if episodes == "all":
+        envs.reset(seed=seed)
         num_examples, N = len(envs.examples), envs.num_envs
         scores: list[float] = []
         for start in range(0, num_examples, N):

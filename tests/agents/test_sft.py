@@ -87,6 +87,16 @@ def test_evaluate_all_scores_every_example_once_whatever_the_batch():
     assert first_8 != pytest.approx(by_20, abs=1e-9)  # a draw of 8 episodes is another estimate
 
 
+def test_evaluate_leaves_the_global_generator_alone():
+    for episodes in ("all", None):
+        envs = gym.make_vec("TextGen-Translate-v0", num_envs=4, autoreset_mode="Disabled", split="validation",
+                            **{**KW, "num_examples": {"train": 300, "validation": 6}})
+        policy = TransformerPolicy("tiny", envs.vocab_size, max_positions=96, eos_token_id=envs.eos_token_id)
+        state = torch.get_rng_state()
+        evaluate(policy.eval(), envs, episodes)  # a fresh env: its first reset must not draw row seeds globally
+        assert torch.equal(torch.get_rng_state(), state), episodes
+
+
 @pytest.mark.parametrize("episodes", [0, -3, "some", True, 2.5])
 def test_evaluate_rejects_bad_episode_counts(episodes):
     envs = gym.make_vec("TextGen-Translate-v0", num_envs=2, autoreset_mode="Disabled", **KW)
