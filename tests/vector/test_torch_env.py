@@ -328,7 +328,7 @@ def test_a_failed_scoring_worker_is_reported_and_its_share_scored_here():
     examples = list(make_task("translate", difficulty=3).examples("validation")[:12])
     texts = [ex.references[0] for ex in examples]
     scorer = make_scorer("chrf")
-    parallel = ParallelScorer(scorer, num_workers=1, min_batch=2)
+    parallel = ParallelScorer(scorer, num_workers=1, min_batch=2, min_chars=0)
     try:
         process, = parallel.start()
         process.kill()
@@ -354,6 +354,7 @@ def test_a_script_without_a_main_guard_scores_in_parallel_and_runs_once(tmp_path
         "print('top level ran', flush=True)\n"
         "envs = gym.make_vec('TextGen-Translate-v0', num_envs=16, max_new_tokens=40, scoring_workers=1,\n"
         "                    num_examples={'train': 30, 'validation': 10, 'test': 10})\n"
+        "envs._scorer.min_batch, envs._scorer.min_chars = 2, 0  # split even this small batch\n"
         "envs.reset(seed=0)\n"
         "for _ in range(40):\n"
         "    _, rewards, terminated, _, infos = envs.step(torch.full((16,), 70))\n"
@@ -380,10 +381,13 @@ def test_parallel_scoring_equals_serial_scoring():
     rng = random.Random(0)
     texts = [" ".join(rng.sample(ex.references[0].split(), k=len(ex.references[0].split()) // 2)) for ex in examples]
     scorer = make_scorer("chrf")
-    parallel = ParallelScorer(scorer, num_workers=1, min_batch=10)
+    parallel = ParallelScorer(scorer, num_workers=1, min_batch=10, min_chars=0)
     try:
         assert parallel.parallel
         np.testing.assert_array_equal(parallel.score(texts, examples), scorer.score(texts, examples))
     finally:
         parallel.close()
     assert not ParallelScorer(task.metric_scorers["chrf"], num_workers=0).parallel
+    # batched chrF is ~10x cheaper a text than sacreBLEU's per-sentence BLEU, so it splits later
+    chrf, bleu = ParallelScorer(scorer, num_workers=1), ParallelScorer(make_scorer("bleu"), num_workers=1)
+    assert (chrf.min_batch, chrf.min_chars, bleu.min_batch, bleu.min_chars) == (32, 4000, 8, 400)

@@ -8,6 +8,13 @@ without re-extracting the same references every episode. Sentence scores use
 ``BLEU(effective_order=True)`` as sacreBLEU recommends for single sentences; TER is turned into a score
 as ``1 - TER/100`` clipped to [0, 1], since TER is an edit rate (lower is better) that exceeds 100 for
 long wrong hypotheses.
+
+chrF batches take a faster road to the same numbers: :func:`textgym.scorers.batched_chrf.chrf_statistics`
+counts the character n-gram statistics of the whole batch with a few numpy sorts instead of sacreBLEU's
+per-sentence ``Counter`` objects, and sacreBLEU's own ``_compute_f_score`` turns them into scores (equal to
+``sentence_score`` to the last bit; tests compare them on real and random text). It is taken for two or more
+responses, or one long one (10x faster for 16 random 300-character responses, 2.8x for one; for one short
+sentence sacreBLEU's own code is as fast).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from sacrebleu.metrics.base import Metric
 
 from textgym.error import UnknownScorerError, suggest
 from textgym.scorers.base import CorpusScore
+from textgym.scorers.batched_chrf import chrf_statistics
 
 if TYPE_CHECKING:
     from textgym.tasks.base import Example
@@ -40,6 +48,8 @@ def _build(name: str) -> Metric:
 
 
 SACREBLEU_METRICS = ("bleu", "chrf", "chrf++", "ter")
+_BATCH_MIN_CHARS = 100  # one response shorter than this is scored by sacreBLEU's own code (as fast there)
+_CHUNK_CHARS = 16_384  # characters per batched chrF computation
 
 
 class SacreBLEUScorer:
@@ -90,10 +100,47 @@ class SacreBLEUScorer:
 
     def score(self, responses: Sequence[str], examples: Sequence[Example]) -> np.ndarray:
         """Sentence-level scores in [0, 1] (float64), one per response."""
+        if self.name == "chrf" and (len(responses) > 1 or sum(map(len, responses)) >= _BATCH_MIN_CHARS):
+            batched = self._batched_chrf(responses, examples)
+            if batched is not None:
+                return batched
         return np.array(
             [self.sentence_score(r, ex.references) for r, ex in zip(responses, examples, strict=True)],
             dtype=np.float64,
         )
+
+    def _batched_chrf(self, responses: Sequence[str], examples: Sequence[Example]) -> np.ndarray | None:
+        """Scores from batched chrF statistics; None where sacreBLEU's own path must run.
+
+        As ``CHRF._compute_segment_statistics``: each response against each of its references, keeping the
+        statistics of the first reference with the best f-score; the score is that f-score (what
+        ``_aggregate_and_compute`` computes again from the same statistics).
+        """
+        metric = self._metric
+        owners, hypotheses, references = [], [], []
+        for row, (response, example) in enumerate(zip(responses, examples, strict=True)):
+            refs = example.references
+            if not isinstance(response, str) or not refs or not all(isinstance(r, str) for r in refs):
+                return None  # sacreBLEU's own errors
+            hypothesis = metric._preprocess_segment(response)
+            for reference in refs:
+                owners.append(row)
+                hypotheses.append(hypothesis)
+                references.append(metric._preprocess_segment(reference))
+        # chunks of about _CHUNK_CHARS characters: sorting several small arrays beats one large one
+        ends = np.cumsum([len(h) + len(r) for h, r in zip(hypotheses, references, strict=True)])
+        edges = [0, *np.searchsorted(ends, np.arange(_CHUNK_CHARS, ends[-1], _CHUNK_CHARS)).tolist(), len(owners)]
+        best = [-1.0] * len(responses)
+        for start, stop in zip(edges[:-1], edges[1:], strict=True):
+            if start == stop:
+                continue
+            stats = chrf_statistics(hypotheses[start:stop], references[start:stop],
+                                    metric.char_order)  # type: ignore[attr-defined]
+            if stats is None:
+                return None
+            for row, pair_stats in zip(owners[start:stop], stats.reshape(stop - start, -1).tolist(), strict=True):
+                best[row] = max(best[row], metric._compute_f_score(pair_stats))  # type: ignore[attr-defined]
+        return np.array([self._normalise(value) for value in best], dtype=np.float64)
 
     def corpus_score(self, responses: Sequence[str], examples: Sequence[Example]) -> CorpusScore:
         """Corpus-level score with sacreBLEU's signature (variable reference counts padded with None)."""

@@ -61,18 +61,22 @@ class ParallelScorer:
             references); anything else always runs in this process.
         num_workers: Extra processes (default: cores - 1; 0 disables).
         min_batch: Smallest batch worth splitting, in texts...
-        min_chars: ...and in characters (sacreBLEU's cost grows with them; measured break-even on 2 cores: about
-            8 sentences of 40 characters, or 2 of 300).
+        min_chars: ...and in characters (sacreBLEU's cost grows with them). Defaults: the break-even measured on 2
+            cores, 8 texts and 400 characters for sacreBLEU's per-sentence scoring (about 8 sentences of 40
+            characters, or 2 of 300), 32 texts and 4,000 characters for chrF, whose batches are scored at once
+            (:mod:`textgym.scorers.batched_chrf`, ~30-40 us a 300-character response).
 
     The scores are the scorer's own, in order (a test compares them with serial scoring). A worker that fails
     or dies is reported with a warning and its share is scored in this process.
     """
 
-    def __init__(self, scorer: Scorer, num_workers: int | None = None, min_batch: int = 8,
-                 min_chars: int = 400) -> None:
+    def __init__(self, scorer: Scorer, num_workers: int | None = None, min_batch: int | None = None,
+                 min_chars: int | None = None) -> None:
         self.scorer = scorer
         self.num_workers = max(0, (os.cpu_count() or 1) - 1) if num_workers is None else int(num_workers)
-        self.min_batch, self.min_chars = min_batch, min_chars
+        batched = isinstance(scorer, SacreBLEUScorer) and scorer.name == "chrf"
+        self.min_batch = (32 if batched else 8) if min_batch is None else min_batch
+        self.min_chars = (4000 if batched else 400) if min_chars is None else min_chars
         self._workers: list[subprocess.Popen] = []
 
     @property
