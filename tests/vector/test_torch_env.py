@@ -185,6 +185,9 @@ def test_incremental_token_bleu_equals_host_and_sacrebleu():
     lengths = np.array([len(h) for h in hyps])
     assert state.host_scores(padded, lengths, index.numpy()).tolist() == host_scores
     assert state.host_scores(padded[:0], lengths[:0], index.numpy()[:0]).shape == (0,)
+    assert state._bits is not None  # tokens in no reference were skipped...
+    state._bits = None  # ...and without that filter (a vocabulary too large for it) every token is looked up
+    assert state.host_scores(padded, lengths, index.numpy()).tolist() == host_scores
     bleu = BLEU(effective_order=True, tokenize="none")  # tokens as words: the same statistic
 
     def words(tokens):

@@ -19,6 +19,7 @@ sentence sacreBLEU's own code is as fast).
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -131,7 +132,7 @@ class SacreBLEUScorer:
         ends = np.cumsum([len(h) + len(r) for h, r in zip(hypotheses, references, strict=True)])
         edges = [0, *np.searchsorted(ends, np.arange(_CHUNK_CHARS, ends[-1], _CHUNK_CHARS)).tolist(), len(owners)]
         best = [-1.0] * len(responses)
-        for start, stop in zip(edges[:-1], edges[1:], strict=True):
+        for start, stop in itertools.pairwise(edges):
             if start == stop:
                 continue
             stats = chrf_statistics(hypotheses[start:stop], references[start:stop],

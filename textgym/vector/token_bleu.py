@@ -79,6 +79,9 @@ class TokenBleuState:
         self.table_keys = torch.from_numpy(keys).to(device)
         self.table_counts = torch.from_numpy(counts).to(device)
         self.ref_lens = (references >= 0).sum(-1)  # [E, K]; 0 for a missing reference
+        self.reference_ids = references
+        self._bits: np.ndarray | None = None  # see _reference_bits (host scoring only, built on first use)
+        self._bits_checked = False
         self.row_keys = torch.full((num_envs, keys.shape[1]), _SENTINEL, dtype=torch.long, device=device)
         self.row_counts = torch.zeros((num_envs, keys.shape[1]), dtype=torch.long, device=device)
         self.row_used = torch.zeros_like(self.row_counts)  # matches already credited to each table entry
@@ -143,44 +146,82 @@ class TokenBleuState:
             example_index: ``[R]`` the rows' examples.
 
         For a CPU vector env in sparse mode this replaces the per-step :meth:`update`: only the rows that
-        finished are scored, with a fixed number of numpy ops whatever ``R`` is: every n-gram key is looked
-        up in its row's reference table, the hits are counted per table entry, and the clipped matches are
-        ``min(hypothesis count, reference count)`` summed per order, as sacreBLEU clips. The score is
-        :func:`~textgym.scorers.token_bleu.bleu_from_stats`, the single env's own formula.
+        finished are scored, with a fixed number of numpy ops whatever ``R`` is. A token that occurs in none of
+        its example's references can be part of no matching n-gram, so only the n-grams made of tokens that do
+        (one bit per (example, token), looked up at once) are looked up in their row's reference table; a
+        random 64-token hypothesis has a handful. The hits are counted per table entry, and the clipped
+        matches are ``min(hypothesis count, reference count)`` summed per order, as sacreBLEU clips. The score
+        is :func:`~textgym.scorers.token_bleu.bleu_from_stats`, the single env's own formula, for the rows
+        with a match (0 for the others, as there).
         """
         R, T = tokens.shape
         if R == 0:
             return np.zeros(0, dtype=np.float64)
-        keys = np.full((R, MAX_ORDER, T), _SENTINEL, dtype=np.int64)
+        lengths = np.asarray(lengths, dtype=np.int64)
         shifted = tokens.astype(np.int64) + 1
-        current = shifted
-        position = np.arange(T)
-        for n in range(MAX_ORDER):
-            if n:
-                current = current[:, :-1] * self.base + shifted[:, n:]
-            keys[:, n, : T - n] = np.where(position[None, : T - n] < (lengths - n)[:, None], current, _SENTINEL)
-        # each row's keys looked up in its example's reference table (one batched binary search)
-        flat = keys.reshape(R, MAX_ORDER * T)
-        table_keys = self.table_keys.numpy()[example_index]  # [R, W]; CPU tensors: numpy views, no copy
-        width = table_keys.shape[1]
-        slot = torch.searchsorted(torch.from_numpy(table_keys), torch.from_numpy(flat)).numpy()
-        np.minimum(slot, width - 1, out=slot)
-        slot += (np.arange(R) * width)[:, None]
-        found_rows, found_columns = np.nonzero(table_keys.ravel()[slot] == flat)
-        hits = slot[found_rows, found_columns]  # table entries (row-major over [R, W]) held, with repeats
-        held = np.bincount(hits, minlength=R * width)  # the hypothesis count of each entry
-        order = np.zeros(R * width, dtype=np.int64)
-        order[hits] = found_columns // T
-        clipped = np.minimum(held, self.table_counts.numpy()[example_index].ravel())  # sentinels count 0
-        entries = np.flatnonzero(clipped)
-        correct = np.bincount(entries // width * MAX_ORDER + order[entries], weights=clipped[entries],
-                              minlength=R * MAX_ORDER).reshape(R, MAX_ORDER)
+        live = np.arange(T) < lengths[:, None]
+        bits = self._reference_bits()
+        if bits is not None:
+            held_bits = bits[example_index[:, None], tokens >> 3] >> (tokens & 7).astype(np.uint8)
+            live &= (held_bits & 1).astype(bool)
+        # keys [R, order, start] of the n-grams whose tokens all occur in the references
+        keys = np.zeros((R, MAX_ORDER, T), dtype=np.int64)
+        usable = np.zeros((R, MAX_ORDER, T), dtype=bool)
+        keys[:, 0], usable[:, 0] = shifted, live
+        for n in range(1, MAX_ORDER):
+            np.multiply(keys[:, n - 1, : T - n], self.base, out=keys[:, n, : T - n])
+            keys[:, n, : T - n] += shifted[:, n:]
+            np.logical_and(usable[:, n - 1, : T - n], live[:, n:], out=usable[:, n, : T - n])
+        rows, orders, starts = np.nonzero(usable)  # grouped by row
+        correct: np.ndarray = np.zeros((R, MAX_ORDER), dtype=np.float64)
+        if len(rows):
+            query = keys[rows, orders, starts]
+            # one padded query row per hypothesis, looked up in its table with one batched binary search
+            rank = np.arange(len(rows)) - np.searchsorted(rows, rows)  # position within its row
+            queries = np.full((R, int(rank.max()) + 1), _SENTINEL, dtype=np.int64)
+            queries[rows, rank] = query
+            table_keys = self.table_keys.numpy()[example_index]  # [R, W]
+            width = table_keys.shape[1]
+            slot = torch.searchsorted(torch.from_numpy(table_keys), torch.from_numpy(queries)).numpy()[rows, rank]
+            np.minimum(slot, width - 1, out=slot)
+            found = table_keys[rows, slot] == query
+            entries = rows[found] * width + slot[found]  # table entries (row-major over [R, W]) held, with repeats
+            counts = np.bincount(entries, minlength=R * width)  # the hypothesis count of each entry
+            order = np.zeros(R * width, dtype=np.int64)
+            order[entries] = orders[found]
+            held = np.flatnonzero(counts)
+            clipped = np.minimum(counts[held], self.table_counts.numpy()[example_index[held // width], held % width])
+            correct = np.bincount(held // width * MAX_ORDER + order[held], weights=clipped,
+                                  minlength=R * MAX_ORDER).reshape(R, MAX_ORDER)
         total = np.maximum(lengths[:, None] - np.arange(MAX_ORDER), 0)
         ref_lens = self.ref_lens.numpy()[example_index]  # [R, K]
         distance = np.where(ref_lens > 0, np.abs(ref_lens - lengths[:, None]), 1 << 40)  # missing refs never win
         closest = ref_lens[np.arange(R), (distance * 4096 + ref_lens).argmin(1)]
-        return np.array([bleu_from_stats(c, t, h, r) for c, t, h, r in
-                         zip(correct.tolist(), total.tolist(), lengths.tolist(), closest.tolist(), strict=True)])
+        scores = np.zeros(R, dtype=np.float64)
+        scored = np.flatnonzero(correct.any(1) & (lengths > 0))
+        scores[scored] = [bleu_from_stats(c, t, h, r) for c, t, h, r in zip(
+            correct[scored].tolist(), total[scored].tolist(), lengths[scored].tolist(), closest[scored].tolist(),
+            strict=True)]
+        return scores
+
+    def _reference_bits(self) -> np.ndarray | None:
+        """``[E, ceil(V / 8)]`` bits: whether token ``v`` occurs in a reference of example ``e`` (built once).
+
+        None where it would take more than 64 MB (a large vocabulary and many examples): then every token is
+        looked up.
+        """
+        if not self._bits_checked:
+            self._bits_checked = True
+            references = self.reference_ids.numpy().reshape(len(self.reference_ids), -1)
+            width = (self.base - 1 + 7) // 8
+            if references.shape[0] * width > 64 << 20:
+                return None
+            bits = np.zeros((references.shape[0], width), dtype=np.uint8)
+            example, column = np.nonzero(references >= 0)
+            token = references[example, column]
+            np.bitwise_or.at(bits, (example, token >> 3), (1 << (token & 7)).astype(np.uint8))
+            self._bits = bits
+        return self._bits
 
     def _bleu(self, correct: torch.Tensor, total_all: torch.Tensor, hyp_len_int: torch.Tensor,
               example_index: torch.Tensor) -> torch.Tensor:
