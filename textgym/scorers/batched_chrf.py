@@ -7,15 +7,17 @@ and the clipped matches ``sum(min(hyp count, ref count))``. :func:`chrf_statisti
 integers for many (hypothesis, reference) pairs with sorting instead of dictionaries:
 
 - every sentence loses its whitespace as sacreBLEU's ``extract_all_char_ngrams`` does (``"".join(s.split())``);
-- the batch's characters become dense ids ``1..A`` (one ``np.unique``), so an n-gram of ids ``c_1..c_n`` has
-  the exact key ``sum(c_k * B ** (n - k))`` with ``B = A + 1``: keys of different orders never collide (an
-  order-n key has exactly n base-B digits, none zero);
-- a (pair, order, key) triple is one int64, ``(pair * 6 + n - 1) * B ** 6 + key``; counting is ``np.unique``
-  on each side and matching a ``searchsorted`` of the hypothesis triples into the reference triples.
+- the batch's characters become dense ids ``1..A`` (a lookup table, or ``np.unique`` above U+FFFF), so an
+  n-gram of ids ``c_1..c_n`` has the exact key ``sum(c_k * B ** (n - k))`` with ``B = A + 1``: keys of
+  different orders never collide (an order-n key has exactly n base-B digits, none zero);
+- a (pair, order, key, side) is one int64, ``((pair * 6 + n - 1) * B ** 6 + key) * 2 + side`` (side 0 for the
+  reference, 1 for the hypothesis); after one sort, equal n-grams of a pair are adjacent with the reference's
+  copies first, so the n-grams both sides hold are where a reference copy meets a hypothesis copy, and
+  ``min(ref count, hyp count)`` of each follows from two ``searchsorted`` calls.
 
 The statistics are equal to sacreBLEU's, so :meth:`sacrebleu.metrics.CHRF._compute_f_score` on them gives
-sacreBLEU's score to the last bit. Batches whose triples would not fit in an int64 (an alphabet of more than a
-few hundred distinct characters, e.g. CJK text) return None, and the caller falls back to sacreBLEU.
+sacreBLEU's score to the last bit. Batches whose numbers would not fit in an int64 (an alphabet of more than
+600-900 distinct characters, e.g. much CJK text) return None, and the caller falls back to sacreBLEU.
 """
 
 from __future__ import annotations
