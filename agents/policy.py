@@ -5,9 +5,10 @@ environments' observations directly: ``input_ids`` and ``attention_mask`` with t
 response right-padded. Positions come from the attention mask (``cumsum - 1``) in every path, so a full
 teacher-forced forward and a prefill followed by cached one-token decodes give the same log-probabilities.
 
-The LM may be a named from-scratch config sized for CPUs (``"tiny"``, ``"small"``: GPT-2 architecture with the
-env's vocabulary), a Hugging Face model name or local path, or a model instance. Its vocabulary must cover the
-env's ``Discrete(V)`` actions; a wider LM head is masked down to ``V`` logits.
+The LM may be a named from-scratch config (``"tiny"``, ``"small"``: GPT-2 architecture with the env's vocabulary,
+sized for CPUs; ``"gpt2-small-random"``: GPT-2 small's 12 layers of 768, untrained, for GPU throughput), a
+Hugging Face model name or local path, or a model instance. Its vocabulary must cover the env's ``Discrete(V)``
+actions; a wider LM head is masked down to ``V`` logits.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = ["NAMED_CONFIGS", "PolicyOutput", "TransformerPolicy", "VocabMismatchE
 NAMED_CONFIGS: dict[str, dict[str, int]] = {
     "tiny": {"n_layer": 2, "n_head": 2, "n_embd": 64},
     "small": {"n_layer": 4, "n_head": 4, "n_embd": 128},
+    "gpt2-small-random": {"n_layer": 12, "n_head": 12, "n_embd": 768},  # GPT-2 small's shape, fresh weights
 }
 
 

@@ -30,4 +30,24 @@ def test_train_benchmark_measures_both_trainers():
 
     result = measure(num_envs=4, updates=1)
     assert result["ours_tokens_per_s"] > 0 and result["sb3_tokens_per_s"] > 0
+    assert result["rollout_tokens_per_s"] > result["ours_tokens_per_s"] and result["model_tflops_per_s"] > 0
     assert abs(result["share_rollout"] + result["share_rescore"] + result["share_optimise"] - 1) < 1e-9
+    alone = measure(num_envs=4, updates=1, peer=False, peak_tflops=1.0)
+    assert "sb3_tokens_per_s" not in alone and alone["mfu"] == alone["model_tflops_per_s"]
+
+
+def test_flop_counter_counts_forward_and_training_positions():
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from benchmarks.throughput.train import _FlopCounter
+
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=16, n_layer=1, n_head=2, n_embd=8))
+    counter = _FlopCounter(model)
+    params = sum(p.numel() for p in model.parameters()) - model.transformer.wpe.weight.numel()
+    assert counter.params == params  # the tied LM head counted once, the position table not at all
+    with torch.no_grad():
+        model(input_ids=torch.zeros((3, 5), dtype=torch.long))  # a forward: 2 FLOPs a parameter a position
+    model(input_ids=torch.zeros((2, 4), dtype=torch.long)).logits.sum().backward()  # with its backward: 6
+    assert (counter.forward_positions, counter.training_positions) == (15, 8)
+    assert counter.flops == 2 * params * 15 + 6 * params * 8
