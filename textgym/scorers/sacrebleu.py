@@ -53,6 +53,11 @@ _BATCH_MIN_CHARS = 100  # one response shorter than this is scored by sacreBLEU'
 _CHUNK_CHARS = 16_384  # characters per batched chrF computation
 
 
+def _plain(response: Any, references: Sequence[Any]) -> bool:
+    """Whether a response and its references are strings our shortcuts take (else sacreBLEU raises its errors)."""
+    return isinstance(response, str) and bool(references) and all(isinstance(r, str) for r in references)
+
+
 class SacreBLEUScorer:
     """A sacreBLEU metric as a :class:`~textgym.scorers.base.Scorer`.
 
@@ -86,7 +91,7 @@ class SacreBLEUScorer:
 
     def sentence_score(self, response: str, references: Sequence[str]) -> float:
         """One response's score in [0, 1] against its references (equal to ``metric.sentence_score``)."""
-        if not isinstance(response, str) or not references or not all(isinstance(r, str) for r in references):
+        if not _plain(response, references):
             raw = self._metric.sentence_score(response, list(references)).score  # sacreBLEU's own errors
             return self._normalise(raw)
         metric = self._metric
@@ -120,11 +125,10 @@ class SacreBLEUScorer:
         metric = self._metric
         owners, hypotheses, references = [], [], []
         for row, (response, example) in enumerate(zip(responses, examples, strict=True)):
-            refs = example.references
-            if not isinstance(response, str) or not refs or not all(isinstance(r, str) for r in refs):
+            if not _plain(response, example.references):
                 return None  # sacreBLEU's own errors
             hypothesis = metric._preprocess_segment(response)
-            for reference in refs:
+            for reference in example.references:
                 owners.append(row)
                 hypotheses.append(hypothesis)
                 references.append(metric._preprocess_segment(reference))
