@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -342,6 +343,31 @@ def test_a_failed_scoring_worker_is_reported_and_its_share_scored_here():
         np.testing.assert_array_equal(parallel.score(texts, examples), scores)  # restarted
     finally:
         parallel.close()
+
+
+def test_workers_that_cannot_start_are_reported_once_and_scoring_stays_here(monkeypatch):
+    import sys
+
+    from textgym.scorers import make_scorer
+    from textgym.tasks import make_task
+    from textgym.vector.scoring import ParallelScorer
+
+    examples = list(make_task("translate", difficulty=3).examples("validation")[:12])
+    texts = [ex.references[0][::-1] for ex in examples]
+    scorer = make_scorer("chrf")
+    parallel = ParallelScorer(scorer, num_workers=2, min_batch=2, min_chars=0)
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    with pytest.raises(TextGymError, match=r"scoring worker \(/nonexistent/python3 -m .*could not be started: "
+                                           r"FileNotFoundError.*Pass scoring_workers=0"):
+        parallel.start()  # asked for on purpose: an error
+    assert parallel._workers == []
+    with pytest.warns(RuntimeWarning, match="could not be started.*Scoring in this process from now on"):
+        scores = parallel.score(texts, examples)  # on the way: a warning, and the scores all the same
+    np.testing.assert_array_equal(scores, scorer.score(texts, examples))
+    assert not parallel.parallel
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reported once
+        np.testing.assert_array_equal(parallel.score(texts, examples), scores)
 
 
 def test_a_script_without_a_main_guard_scores_in_parallel_and_runs_once(tmp_path):

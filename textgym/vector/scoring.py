@@ -36,8 +36,12 @@ _ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds the te
 
 def _start_worker(scorer: Scorer) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen([sys.executable, "-m", "textgym.vector._scoring_worker"], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, env=env)
+    command = [sys.executable, "-m", "textgym.vector._scoring_worker"]
+    try:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    except OSError as exc:  # no such interpreter, no processes left, ...
+        raise TextGymError(f"A scoring worker ({' '.join(command)}) could not be started: {type(exc).__name__}: "
+                           f"{exc}. Pass scoring_workers=0 to score in this process.") from exc
     assert process.stdin is not None and process.stdout is not None
     try:
         pickle.dump(scorer, process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
@@ -67,7 +71,9 @@ class ParallelScorer:
             (:mod:`textgym.scorers.batched_chrf`, ~30-40 us a 300-character response).
 
     The scores are the scorer's own, in order (a test compares them with serial scoring). A worker that fails
-    or dies is reported with a warning and its share is scored in this process.
+    or dies is reported with a warning and its share is scored in this process; workers that cannot be started
+    at all (when a batch first needs them) are reported once, and every batch is then scored in this process.
+    :meth:`start`, called on purpose, raises instead.
     """
 
     def __init__(self, scorer: Scorer, num_workers: int | None = None, min_batch: int | None = None,
@@ -88,7 +94,12 @@ class ParallelScorer:
         """Scores in [0, 1], the same as ``scorer.score(texts, examples)``."""
         if not self.parallel or len(texts) < self.min_batch or sum(map(len, texts)) < self.min_chars:
             return np.asarray(self.scorer.score(texts, examples), dtype=np.float64)
-        workers = self.start()
+        try:
+            workers = self.start()
+        except TextGymError as exc:  # as for a worker that dies later: say so once, then score here
+            warnings.warn(f"{exc} Scoring in this process from now on.", RuntimeWarning, stacklevel=2)
+            self.num_workers = 0
+            return np.asarray(self.scorer.score(texts, examples), dtype=np.float64)
         # contiguous shares of about equal text length (a sentence's cost grows with its length)
         lengths = np.cumsum([len(t) for t in texts])
         bounds = np.searchsorted(lengths, lengths[-1] * np.arange(1, len(workers) + 1) / (len(workers) + 1))
@@ -126,7 +137,14 @@ class ParallelScorer:
     def start(self) -> list[subprocess.Popen]:
         """Start the worker processes now and wait until they are ready (else on the first batch to split)."""
         if not self._workers:
-            self._workers = [_start_worker(self.scorer) for _ in range(self.num_workers)]
+            started: list[subprocess.Popen] = []
+            try:
+                for _ in range(self.num_workers):
+                    started.append(_start_worker(self.scorer))
+            finally:
+                self._workers = started
+                if len(started) < self.num_workers:  # one failed: stop the others too
+                    self.close()
         return self._workers
 
     def close(self) -> None:
