@@ -99,6 +99,11 @@ class SacreBLEUScorer:
         stats = metric._compute_segment_statistics(hypothesis, self._reference_info(references))
         return self._normalise(metric._aggregate_and_compute([stats]).score)
 
+    @property
+    def batched(self) -> bool:
+        """Whether batches of this metric are scored at once (chrF: :mod:`textgym.scorers.batched_chrf`)."""
+        return self.name == "chrf"
+
     def _normalise(self, raw: float) -> float:
         value = 1.0 - raw / 100.0 if self.name == "ter" else raw / 100.0
         # BLEU can come out as 100.00000000000004 through exp/log; clip to the documented range.
@@ -106,7 +111,7 @@ class SacreBLEUScorer:
 
     def score(self, responses: Sequence[str], examples: Sequence[Example]) -> np.ndarray:
         """Sentence-level scores in [0, 1] (float64), one per response."""
-        if self.name == "chrf" and (len(responses) > 1 or sum(map(len, responses)) >= _BATCH_MIN_CHARS):
+        if self.batched and (len(responses) > 1 or sum(map(len, responses)) >= _BATCH_MIN_CHARS):
             batched = self._batched_chrf(responses, examples)
             if batched is not None:
                 return batched

@@ -80,7 +80,7 @@ class ParallelScorer:
                  min_chars: int | None = None) -> None:
         self.scorer = scorer
         self.num_workers = max(0, (os.cpu_count() or 1) - 1) if num_workers is None else int(num_workers)
-        batched = isinstance(scorer, SacreBLEUScorer) and scorer.name == "chrf"
+        batched = isinstance(scorer, SacreBLEUScorer) and scorer.batched
         self.min_batch = (32 if batched else 8) if min_batch is None else min_batch
         self.min_chars = (4000 if batched else 400) if min_chars is None else min_chars
         self._workers: list[subprocess.Popen] = []
