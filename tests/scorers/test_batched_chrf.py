@@ -10,6 +10,7 @@ import pytest
 from sacrebleu.metrics import CHRF
 
 from tests.data import shared_data
+from textgym.error import InvalidArgumentError
 from textgym.scorers import SacreBLEUScorer
 from textgym.scorers.batched_chrf import chrf_statistics
 from textgym.tasks.base import Example
@@ -45,7 +46,7 @@ def test_statistics_equal_sacrebleus_on_awkward_strings():
     for (hypothesis, reference), ours in zip(AWKWARD, stats, strict=True):
         assert ours.ravel().tolist() == _own_statistics(hypothesis, reference), (hypothesis, reference)
     assert chrf_statistics([], []).shape == (0, 6, 3)
-    with pytest.raises(ValueError, match="as many references as hypotheses, got 1 and 2"):
+    with pytest.raises(InvalidArgumentError, match="one reference per hypothesis, got 1 references for 2 hypotheses"):
         chrf_statistics(["a", "b"], ["a"])
 
 

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from textgym.error import InvalidArgumentError
+
 __all__ = ["chrf_statistics"]
 
 _INT64_MAX = (1 << 63) - 1
@@ -93,7 +95,9 @@ def chrf_statistics(hypotheses: Sequence[str], references: Sequence[str], order:
     """
     pairs = len(hypotheses)
     if len(references) != pairs:
-        raise ValueError(f"Expected as many references as hypotheses, got {len(references)} and {pairs}.")
+        raise InvalidArgumentError(
+            f"Expected one reference per hypothesis, got {len(references)} references for {pairs} hypotheses."
+        )
     codes, lengths = _codes([*hypotheses, *references])
     ids, size = _dense_ids(codes)
     base = size + 1
