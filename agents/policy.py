@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from textgym.error import InvalidArgumentError, TextGymError, UnknownNameError, suggest
+from textgym.error import InvalidArgumentError, TextGymError, UnknownNameError, check_int, suggest
 
 __all__ = ["NAMED_CONFIGS", "PolicyOutput", "TransformerPolicy", "VocabMismatchError", "batch_observation"]
 
@@ -77,9 +77,7 @@ class TransformerPolicy(nn.Module):
     def __init__(self, model: Any, vocab_size: int, max_positions: int = 512, eos_token_id: int | None = None,
                  pad_token_id: int | None = None, bos_token_id: int | None = None) -> None:
         super().__init__()
-        if not isinstance(vocab_size, (int, np.integer)) or isinstance(vocab_size, bool) or vocab_size < 2:
-            raise InvalidArgumentError(f"Expected vocab_size to be an int >= 2, got {vocab_size!r}.")
-        self.vocab_size = vocab_size = int(vocab_size)
+        self.vocab_size = vocab_size = check_int("vocab_size", vocab_size, minimum=2)
         lm: Any = self._build(model, vocab_size, max_positions, eos_token_id, pad_token_id, bos_token_id)
         self.lm = lm
         lm_vocab = lm.get_output_embeddings().weight.shape[0]

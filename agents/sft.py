@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from agents.policy import TransformerPolicy
 from agents.ppo.rollout import collect_rollout
-from textgym.error import InvalidArgumentError
+from textgym.error import InvalidArgumentError, check_int
 from textgym.vector.torch_env import TextGenVectorEnv
 
 __all__ = ["SFT", "SFTConfig", "evaluate", "sft_batch", "train_sft"]
@@ -38,9 +38,7 @@ class SFTConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidArgumentError(f"Expected SFTConfig.{name} to be a positive int, got {value!r}.")
+            check_int(f"SFTConfig.{name}", getattr(self, name))
         if not self.learning_rate > 0:
             raise InvalidArgumentError(f"Expected SFTConfig.learning_rate > 0, got {self.learning_rate!r}.")
 
@@ -105,8 +103,7 @@ class SFT:
 
     def learn(self, total_timesteps: int, reset_num_timesteps: bool = False) -> SFT:
         """Train until ``total_timesteps`` more supervised tokens were seen (the last batch may overshoot)."""
-        if not isinstance(total_timesteps, int) or isinstance(total_timesteps, bool) or total_timesteps < 1:
-            raise InvalidArgumentError(f"Expected total_timesteps to be a positive int, got {total_timesteps!r}.")
+        check_int("total_timesteps", total_timesteps)
         if reset_num_timesteps:
             self.num_timesteps = 0
         target = self.num_timesteps + total_timesteps

@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 import textgym  # noqa: F401 - registers the ids
-from textgym.error import InvalidArgumentError, suggest
+from textgym.error import InvalidArgumentError, check_int, suggest
 
 __all__ = ["evaluate", "main", "train"]
 
@@ -82,8 +82,7 @@ def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int =
     from agents.sft import evaluate as evaluate_greedy
 
     for name, value in (("num_envs", num_envs), ("sft_steps", sft_steps), ("ppo_updates", ppo_updates)):
-        if not isinstance(value, int) or value < 1:
-            raise InvalidArgumentError(f"Expected {name} to be a positive int, got {value!r}.")
+        check_int(name, value)
     val = gym.make_vec(env_id, num_envs=64, autoreset_mode="Disabled", split="validation", **env_kwargs)
     ppo = PPO(model, env_id, num_envs=num_envs, seed=seed, env_kwargs=env_kwargs, batch_size=num_envs,
               learning_rate=learning_rate)

@@ -7,6 +7,7 @@ Every exception derives from :class:`TextGymError` and from the builtin a caller
 from __future__ import annotations
 
 import difflib
+import numbers
 from collections.abc import Iterable
 
 from gymnasium.error import ResetNeeded
@@ -25,6 +26,7 @@ __all__ = [
     "UnknownNameError",
     "UnknownScorerError",
     "UnknownTaskError",
+    "check_int",
     "suggest",
 ]
 
@@ -92,3 +94,27 @@ def suggest(name: object, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(name), choices, n=1)
     accepted = "Accepted: " + ", ".join(repr(c) for c in choices) + "."
     return (f"Did you mean {close[0]!r}? " if close else "") + accepted
+
+
+def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = None, unit: str = "") -> int:
+    """Return ``value`` as an int if it is one (not a bool) in ``[minimum, maximum]``, else raise.
+
+    The one argument check behind every count and size textgym takes. The message names the argument, the
+    accepted range, the value and its type; ``unit`` is said after the range (e.g. ``" (updates)"``).
+
+    Example:
+        >>> check_int("num_envs", 4)
+        4
+        >>> check_int("num_envs", 0)
+        Traceback (most recent call last):
+        ...
+        textgym.error.InvalidArgumentError: Expected num_envs to be a positive int, got 0 (int).
+    """
+    if (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+            and minimum <= value and (maximum is None or value <= maximum)):
+        return int(value)
+    if maximum is not None:
+        wanted = f"an int in {minimum}..{maximum}"
+    else:
+        wanted = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    raise InvalidArgumentError(f"Expected {name} to be {wanted}{unit}, got {value!r} ({type(value).__name__}).")

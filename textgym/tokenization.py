@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textgym.error import InvalidArgumentError, TokenizerError
+from textgym.error import TokenizerError, check_int
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -70,10 +70,7 @@ def train_bpe_tokenizer(texts: Iterable[str], path: str | os.PathLike[str], voca
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < 300:
-        raise InvalidArgumentError(
-            f"Expected vocab_size to be an int >= 300 (256 byte symbols + specials), got {vocab_size!r}."
-        )
+    check_int("vocab_size", vocab_size, minimum=300, unit=" (256 byte symbols + specials)")
     tokenizer = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textgym.error import InvalidArgumentError
+from textgym.error import InvalidArgumentError, check_int
 
 if TYPE_CHECKING:
     from agents.ppo.ppo import PPO
@@ -69,8 +69,7 @@ class CheckpointCallback(BaseCallback):
 
     def __init__(self, save_freq: int, save_path: str | os.PathLike[str], name_prefix: str = "ppo") -> None:
         super().__init__()
-        if not isinstance(save_freq, int) or save_freq < 1:
-            raise InvalidArgumentError(f"Expected save_freq to be a positive int (updates), got {save_freq!r}.")
+        check_int("save_freq", save_freq, unit=" (updates)")
         self.save_freq, self.save_path, self.name_prefix = save_freq, Path(save_path), name_prefix
         self.saved: list[Path] = []
 
@@ -94,8 +93,7 @@ class EvalCallback(BaseCallback):
     def __init__(self, eval_env: TextGenVectorEnv, eval_freq: int = 10, n_eval_episodes: int | str | None = None,
                  best_model_save_path: str | os.PathLike[str] | None = None) -> None:
         super().__init__()
-        if not isinstance(eval_freq, int) or eval_freq < 1:
-            raise InvalidArgumentError(f"Expected eval_freq to be a positive int (updates), got {eval_freq!r}.")
+        check_int("eval_freq", eval_freq, unit=" (updates)")
         self.eval_env, self.eval_freq, self.n_eval_episodes = eval_env, eval_freq, n_eval_episodes
         self.best_model_save_path = Path(best_model_save_path) if best_model_save_path else None
         self.best_mean_reward = float("-inf")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textgym.error import InvalidArgumentError
+from textgym.error import InvalidArgumentError, check_int
 
 __all__ = ["BASELINES", "PPOConfig"]
 
@@ -63,12 +63,14 @@ class PPOConfig:
         if self.baseline not in BASELINES:
             accepted = ", ".join(map(repr, BASELINES))
             raise InvalidArgumentError(f"Unknown baseline {self.baseline!r}. Accepted: {accepted}.")
-        positive = {"learning_rate": self.learning_rate, "n_steps": self.n_steps, "batch_size": self.batch_size,
-                    "n_epochs": self.n_epochs, "clip_range": self.clip_range, "max_grad_norm": self.max_grad_norm}
+        positive = {"learning_rate": self.learning_rate, "clip_range": self.clip_range,
+                    "max_grad_norm": self.max_grad_norm}
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise InvalidArgumentError(f"Expected {name} > 0, got {value!r} ({type(value).__name__}).")
-        self._check_ints()
+        for name in ("n_steps", "batch_size", "n_epochs"):
+            check_int(name, getattr(self, name))
+        check_int("group_size", self.group_size, minimum=2)
         for name, value in (("gamma", self.gamma), ("gae_lambda", self.gae_lambda)):
             if not 0.0 <= value <= 1.0:
                 raise InvalidArgumentError(f"Expected {name} in [0, 1], got {value!r}.")
@@ -78,13 +80,6 @@ class PPOConfig:
         for name, optional in (("clip_range_vf", self.clip_range_vf), ("target_kl", self.target_kl)):
             if optional is not None and not optional > 0:
                 raise InvalidArgumentError(f"Expected {name} > 0 or None, got {optional!r}.")
-
-    def _check_ints(self) -> None:
-        for name in ("n_steps", "batch_size", "n_epochs"):
-            if not isinstance(getattr(self, name), int):
-                raise InvalidArgumentError(f"Expected {name} to be an int, got {getattr(self, name)!r}.")
-        if isinstance(self.group_size, bool) or not isinstance(self.group_size, int) or self.group_size < 2:
-            raise InvalidArgumentError(f"Expected group_size to be an int >= 2, got {self.group_size!r}.")
 
     def check_batch(self, num_envs: int) -> None:
         """Raise if ``batch_size`` does not divide the ``n_steps * num_envs`` episodes of a rollout."""

@@ -40,7 +40,7 @@ from agents.ppo.config import PPOConfig
 from agents.ppo.loss import approx_kl, clipped_surrogate_loss, clipped_value_loss, masked_mean
 from agents.ppo.rollout import Rollout, collect_rollout, sequence_logprobs
 from agents.sft import SFTConfig, train_sft
-from textgym.error import InvalidArgumentError, MissingDependencyError
+from textgym.error import InvalidArgumentError, MissingDependencyError, check_int
 from textgym.vector.torch_env import TextGenVectorEnv
 
 __all__ = ["PPO"]
@@ -167,8 +167,7 @@ class PPO:
         ``callback``: a :class:`~agents.ppo.callbacks.BaseCallback`, a list of them, or a function of the update's
         statistics; False from it stops training.
         """
-        if not isinstance(total_timesteps, int) or isinstance(total_timesteps, bool) or total_timesteps < 1:
-            raise InvalidArgumentError(f"Expected total_timesteps to be a positive int, got {total_timesteps!r}.")
+        check_int("total_timesteps", total_timesteps)
         hook = as_callback(callback)
         if hook is not None:
             hook.init(self)

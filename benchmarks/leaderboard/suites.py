@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from textgym.error import DataFileNotFoundError, InvalidArgumentError, UnknownNameError, suggest
+from textgym.error import DataFileNotFoundError, InvalidArgumentError, UnknownNameError, check_int, suggest
 
 __all__ = ["METRICS", "SUITES", "Budget", "Suite", "TaskSpec", "default_data_dir", "get_suite"]
 
@@ -55,9 +55,7 @@ class Budget:
 
     def __post_init__(self) -> None:
         for name in ("sft_tokens", "rl_tokens"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise InvalidArgumentError(f"Expected Budget.{name} to be an int >= 0, got {value!r}.")
+            check_int(f"Budget.{name}", getattr(self, name), minimum=0)
 
     def scaled(self, factor: float) -> Budget:
         """The budget times ``factor`` (rounded; at least 1 token where it was positive)."""
@@ -100,9 +98,8 @@ class TaskSpec:
                 f"Task {self.name!r}: unknown metric(s) {unknown or '(none given)'}. Accepted: {sorted(METRICS)}."
             )
         for name in ("eval_episodes", "curve_episodes"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise InvalidArgumentError(f"Task {self.name!r}: expected {name} to be a positive int, got {value!r}.")
+            if getattr(self, name) is not None:
+                check_int(f"Task {self.name!r}: {name}", getattr(self, name))
 
     @property
     def primary(self) -> str:
@@ -203,8 +200,7 @@ class Suite:
         """A derived suite (its name says what changed, so its results never mix with the original's)."""
         suite, tags = self, []
         if eval_episodes is not None:
-            if not isinstance(eval_episodes, int) or eval_episodes < 1:
-                raise InvalidArgumentError(f"Expected eval_episodes to be a positive int, got {eval_episodes!r}.")
+            check_int("eval_episodes", eval_episodes)
             suite = replace(suite, tasks=tuple(replace(t, eval_episodes=min(eval_episodes, t.eval_episodes or
                                                                               eval_episodes)) for t in suite.tasks))
             tags.append(f"eval{eval_episodes}")

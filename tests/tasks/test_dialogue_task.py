@@ -148,7 +148,7 @@ def test_dialogue_bad_input(tmp_path, monkeypatch):
         make_task("dialogue", dataset="chitchatt")
     with pytest.raises(UnknownScorerError, match=r"Unknown scorer 'slot'"):
         make_task("dialogue", dataset="chitchat", data_dir=shared_data("chitchat"), scorer="slot")
-    with pytest.raises(InvalidArgumentError, match=r"context_turns to be an int >= 1, got 0"):
+    with pytest.raises(InvalidArgumentError, match=r"context_turns to be a positive int, got 0"):
         make_task("dialogue", context_turns=0)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"dialogue": []}\n')

@@ -44,7 +44,7 @@ def test_builtin_has_multiple_references_and_all_directions():
 def test_num_examples():
     task = make_task("translate", num_examples={"train": 50, "test": 7})
     assert (len(task.examples("train")), len(task.examples("test"))) == (50, 7)
-    with pytest.raises(InvalidArgumentError, match=r"num_examples\['test'\] to be an int >= 1, got 0"):
+    with pytest.raises(InvalidArgumentError, match=r"num_examples\['test'\] to be a positive int, got 0"):
         make_task("translate", num_examples={"test": 0})
 
 

@@ -9,7 +9,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, suggest
+from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, check_int, suggest
 from textgym.scorers.token_bleu import token_bleu
 from textgym.seeding import MASK, episode_index
 from textgym.spaces import action_space, observation_space
@@ -22,14 +22,6 @@ __all__ = ["REWARDS", "REWARD_MODES", "TextGenEnv"]
 REWARD_MODES = ("sparse", "dense")
 REWARDS = ("task", "token_bleu")
 ObsType = dict[str, np.ndarray]
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < 1:
-        raise InvalidArgumentError(
-            f"Expected {name} to be a positive int, got {value!r} ({type(value).__name__}). Pass {name} >= 1."
-        )
-    return int(value)
 
 
 class TextGenEnv(gym.Env[ObsType, np.int64]):
@@ -120,8 +112,8 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
                 f"Unknown render_mode {render_mode!r}. {suggest(str(render_mode), self.metadata['render_modes'])} "
                 "Or None."
             )
-        self.max_prompt_tokens = _check_positive_int("max_prompt_tokens", max_prompt_tokens)
-        self.max_new_tokens = _check_positive_int("max_new_tokens", max_new_tokens)
+        self.max_prompt_tokens = check_int("max_prompt_tokens", max_prompt_tokens)
+        self.max_new_tokens = check_int("max_new_tokens", max_new_tokens)
         if isinstance(task, Task):
             if task_kwargs:
                 raise InvalidArgumentError(

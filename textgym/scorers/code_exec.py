@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from textgym.error import InvalidArgumentError, TextGymError, suggest
+from textgym.error import InvalidArgumentError, TextGymError, check_int, suggest
 from textgym.scorers.base import CorpusScore
 
 if TYPE_CHECKING:
@@ -98,8 +98,7 @@ class SandboxConfig:
             )
         for name in ("memory_mb", "output_bytes", "file_bytes", "open_files", "tmpfs_mb"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidArgumentError(f"Expected SandboxConfig.{name} to be a positive int, got {value!r}.")
+            check_int(f"SandboxConfig.{name}", value)
         if not isinstance(self.timeout_s, (int, float)) or not self.timeout_s > 0:
             raise InvalidArgumentError(f"Expected SandboxConfig.timeout_s > 0 seconds, got {self.timeout_s!r}.")
 
@@ -257,10 +256,8 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig | None = None, num_workers: int | None = None) -> None:
         self.config = config or SandboxConfig()
-        num_workers = num_workers or os.cpu_count() or 1
-        if not isinstance(num_workers, int) or num_workers < 1:
-            raise InvalidArgumentError(f"Expected num_workers to be a positive int, got {num_workers!r}.")
-        self.num_workers = num_workers
+        # None: one worker per core; 0 is refused, not read as "the default"
+        self.num_workers = (os.cpu_count() or 1) if num_workers is None else check_int("num_workers", num_workers)
         self._workers: list[_Worker] = []
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
-from textgym.error import InvalidArgumentError, suggest
+from textgym.error import InvalidArgumentError, check_int, suggest
 
 if TYPE_CHECKING:
     from textgym.scorers.base import Scorer
@@ -67,11 +67,7 @@ def split_sizes(num_examples: Mapping[str, int] | None) -> dict[str, int]:
     sizes = dict(DEFAULT_SPLIT_SIZES)
     for key, value in (num_examples or {}).items():
         check_split(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InvalidArgumentError(
-                f"Expected num_examples[{key!r}] to be an int >= 1, got {value!r} ({type(value).__name__})."
-            )
-        sizes[key] = value
+        sizes[key] = check_int(f"num_examples[{key!r}]", value)
     return sizes
 
 

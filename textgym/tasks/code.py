@@ -8,7 +8,7 @@ import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from textgym.error import InvalidArgumentError, UnknownDatasetError, suggest
+from textgym.error import InvalidArgumentError, UnknownDatasetError, check_int, suggest
 from textgym.scorers.code_exec import CodeExecScorer, CodeTest, SandboxConfig, code_tests_from_asserts
 from textgym.tasks import loaders
 from textgym.tasks.base import Example, Task, split_of, split_sizes, texts_fingerprint
@@ -89,11 +89,7 @@ class CodeTask(Task):
     ) -> None:
         if dataset not in CODE_DATASETS:
             raise UnknownDatasetError(f"Unknown code dataset {dataset!r}. {suggest(str(dataset), CODE_DATASETS)}")
-        if not isinstance(difficulty, int) or isinstance(difficulty, bool) or not 1 <= difficulty <= MAX_DIFFICULTY:
-            raise InvalidArgumentError(
-                f"Expected difficulty to be an int in 1..{MAX_DIFFICULTY}, got {difficulty!r} "
-                f"({type(difficulty).__name__})."
-            )
+        check_int("difficulty", difficulty, 1, MAX_DIFFICULTY)
         if not isinstance(timeout_s, (int, float)) or isinstance(timeout_s, bool) or timeout_s <= 0:
             raise InvalidArgumentError(f"Expected timeout_s to be a positive number of seconds, got {timeout_s!r}.")
         self.dataset, self.difficulty, self.seed = dataset, difficulty, seed

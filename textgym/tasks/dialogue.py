@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from textgym.error import DataFileNotFoundError, InvalidArgumentError, UnknownDatasetError, suggest
+from textgym.error import DataFileNotFoundError, InvalidArgumentError, UnknownDatasetError, check_int, suggest
 from textgym.scorers import SCORERS, make_scorer
 from textgym.tasks import loaders
 from textgym.tasks.base import Example, Task, split_of, split_sizes, texts_fingerprint
@@ -67,15 +67,10 @@ class DialogueTask(Task):
         seed: int = 0,
         num_examples: Mapping[str, int] | None = None,
     ) -> None:
-        for name, value, low in (("context_turns", context_turns, 1), ("seed", seed, 0)):
-            if value is None and name == "context_turns":
-                continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise InvalidArgumentError(
-                    f"Expected {name} to be an int >= {low}, got {value!r} ({type(value).__name__})."
-                )
-        if not isinstance(difficulty, int) or isinstance(difficulty, bool) or not 1 <= difficulty <= MAX_DIFFICULTY:
-            raise InvalidArgumentError(f"Expected difficulty to be an int in 1..{MAX_DIFFICULTY}, got {difficulty!r}.")
+        if context_turns is not None:
+            check_int("context_turns", context_turns, minimum=1)
+        check_int("seed", seed, minimum=0)
+        check_int("difficulty", difficulty, 1, MAX_DIFFICULTY)
         builtin = isinstance(dataset, str) and dataset == "builtin"
         # Built-in dialogues need every turn (a detail given early decides the reply); real ones the recent turns.
         self.context_turns = context_turns if context_turns is not None else (None if builtin else 6)

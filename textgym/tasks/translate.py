@@ -8,7 +8,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from textgym.error import DataFileError, DataFileNotFoundError, InvalidArgumentError, UnknownDatasetError, suggest
+from textgym.error import (
+    DataFileError,
+    DataFileNotFoundError,
+    InvalidArgumentError,
+    UnknownDatasetError,
+    check_int,
+    suggest,
+)
 from textgym.scorers import SCORERS, Scorer, make_scorer
 from textgym.tasks import loaders
 from textgym.tasks.base import Example, Task, check_split, split_of, split_sizes, texts_fingerprint
@@ -71,8 +78,8 @@ class TranslateTask(Task):
         num_examples: Mapping[str, int] | None = None,
     ) -> None:
         self.source_lang, self.target_lang = source_lang, target_lang
-        self.difficulty = self._check_difficulty(difficulty)
-        self.seed = self._check_int("seed", seed, minimum=0)
+        self.difficulty = check_int("difficulty", difficulty, 1, MAX_DIFFICULTY)
+        self.seed = check_int("seed", seed, minimum=0)
         self.scorer = make_scorer(scorer)
         # The reward scorer doubles as its metric, so the terminal reward is not computed twice.
         self.metric_scorers = dict(
@@ -92,22 +99,6 @@ class TranslateTask(Task):
 
     # -- argument checks ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _check_int(name: str, value: object, minimum: int) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise InvalidArgumentError(
-                f"Expected {name} to be an int >= {minimum}, got {value!r} ({type(value).__name__})."
-            )
-        return value
-
-    @staticmethod
-    def _check_difficulty(difficulty: object) -> int:
-        if not isinstance(difficulty, int) or isinstance(difficulty, bool) or not 1 <= difficulty <= MAX_DIFFICULTY:
-            raise InvalidArgumentError(
-                f"Expected difficulty to be an int in 1..{MAX_DIFFICULTY}, got {difficulty!r} "
-                f"({type(difficulty).__name__})."
-            )
-        return difficulty
 
     def _check_langs(self, accepted: tuple[str, ...]) -> None:
         for key in ("source_lang", "target_lang"):

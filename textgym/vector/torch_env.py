@@ -11,7 +11,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from textgym.envs.text_gen_env import TextGenEnv
-from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, TextGymError, suggest
+from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, TextGymError, check_int, suggest
 from textgym.seeding import MASK, episode_index
 from textgym.tokenization import decode_responses
 from textgym.vector.scoring import ParallelScorer
@@ -103,11 +103,7 @@ class TextGenVectorEnv(VectorEnv):
         render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
-            raise InvalidArgumentError(
-                f"Expected num_envs to be a positive int, got {num_envs!r} ({type(num_envs).__name__}). "
-                "Pass num_envs >= 1."
-            )
+        check_int("num_envs", num_envs)
         mode = AUTORESET_MODES.get(str(getattr(autoreset_mode, "value", autoreset_mode)))
         if mode is None:
             raise InvalidArgumentError(
