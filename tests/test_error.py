@@ -19,7 +19,7 @@ def test_check_int_accepts_python_and_numpy_ints_and_returns_python_ints():
     [
         (0, {}, r"Expected n to be a positive int, got 0 \(int\)\.$"),
         (True, {}, r"Expected n to be a positive int, got True \(bool\)"),
-        (np.bool_(True), {}, r"got True \(bool"),
+        (np.bool_(True), {}, r"got np.True_ \(bool\)"),
         (2.0, {}, r"got 2.0 \(float\)"),
         ("3", {}, r"got '3' \(str\)"),
         (-1, {"minimum": 0}, r"Expected n to be an int >= 0, got -1"),
