@@ -65,7 +65,7 @@ def evaluate_agent(agent: Any, envs: TextGenVectorEnv, episodes: int | None, met
     episodes = len(examples) if episodes is None else episodes
     if not 1 <= episodes <= len(examples):
         raise InvalidArgumentError(
-            f"Expected episodes in 1..{len(examples)} (the {envs.single.split} split's size), got {episodes}."
+            f"Expected episodes in 1..{len(examples)} (the {envs.split} split's size), got {episodes}."
         )
     available = sorted(m for m, scorer in METRICS.items() if scorer in envs.task.metric_scorers)
     unknown = [m for m in metrics if m not in available]

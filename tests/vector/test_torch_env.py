@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import random
-import warnings
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from gymnasium.vector import AutoresetMode
-from sacrebleu.metrics import BLEU
 
-import textgym
+from textgym.envs.episode import FINAL_INFO_KEYS, NUMERIC_INFO_KEYS, row_info
 from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, TextGymError
-from textgym.scorers.token_bleu import token_bleu
-from textgym.vector.token_bleu import TokenBleuState
 from textgym.vector.torch_env import TextGenVectorEnv
 
 SMALL = {"num_examples": {"train": 60, "validation": 20, "test": 20}}
@@ -69,8 +65,24 @@ def _force_accelerator_path(envs):
     envs._incremental_bleu = envs._bleu is not None
 
 
-def run_alignment(env_id, mode, reward="task", steps=36, num_envs=4, seed=3, accelerator_path=False):
-    kwargs = {**TASKS[env_id], "reward": reward}
+def _assert_same_final_info(vector_info, info, reward, info_metrics):
+    """Row ``i`` of the vector env's ``final_info`` holds the single env's final ``info``: same keys, same values."""
+    if reward == "token_bleu" and not info_metrics:  # nothing decoded: only the numbers (see the class docstring)
+        info = {key: info[key] for key in NUMERIC_INFO_KEYS}
+    assert set(vector_info) == set(info) >= set(FINAL_INFO_KEYS if reward == "task" or info_metrics
+                                                  else NUMERIC_INFO_KEYS)
+    assert set(vector_info.get("metrics", {})) == set(info.get("metrics", {}))
+    assert bool(info.get("metrics")) == info_metrics or "metrics" not in info
+    for key, value in info.items():
+        if key in ("metrics", "score"):
+            assert vector_info[key] == pytest.approx(value, abs=1e-6)
+        else:
+            assert vector_info[key] == value, key
+
+
+def run_alignment(env_id, mode, reward="task", steps=36, num_envs=4, seed=3, accelerator_path=False,
+                  info_metrics=False):
+    kwargs = {**TASKS[env_id], "reward": reward, "info_metrics": info_metrics}
     envs = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=mode, **kwargs)
     if accelerator_path:
         _force_accelerator_path(envs)
@@ -98,8 +110,8 @@ def run_alignment(env_id, mode, reward="task", steps=36, num_envs=4, seed=3, acc
                 assert bool(terminated[i]) == term
                 if term:
                     ended_episodes += 1
-                    assert infos["_final_info"][i] and infos["final_info"]["score"][i].item() == pytest.approx(
-                        info["score"], abs=1e-6)
+                    assert infos["_final_info"][i]
+                    _assert_same_final_info(row_info(infos["final_info"], i), info, reward, info_metrics)
                     if mode == AutoresetMode.SAME_STEP:
                         _assert_row(infos["final_obs"], i, single_obs[i])
                         single_obs[i], _ = env.reset()
@@ -125,11 +137,22 @@ def test_vector_env_matches_single_envs(env_id, mode):
 
 
 @pytest.mark.parametrize("mode", list(AutoresetMode))
-@pytest.mark.parametrize("env_id", ["TextGen-Translate-v0", "TextGen-Dialogue-v0"])
+@pytest.mark.parametrize("env_id", list(TASKS))
 def test_accelerator_path_matches_single_envs_on_the_cpu(env_id, mode):
     run_alignment(env_id, mode, accelerator_path=True)
     if env_id == "TextGen-Translate-v0":
         run_alignment(env_id, mode, reward="token_bleu", accelerator_path=True)
+
+
+@pytest.mark.parametrize("accelerator_path", [False, True])
+@pytest.mark.parametrize("env_id", list(TASKS))
+def test_final_info_with_every_metric_matches_single_envs(env_id, accelerator_path):
+    """``info_metrics=True``: every metric of every finished row, as the single env computes it, on both paths
+    (sparse and dense rewards, the task's scorer and token BLEU)."""
+    run_alignment(env_id, AutoresetMode.SAME_STEP, accelerator_path=accelerator_path, info_metrics=True)
+    if env_id == "TextGen-Translate-v0":
+        run_alignment(env_id, AutoresetMode.DISABLED, reward="token_bleu", accelerator_path=accelerator_path,
+                      info_metrics=True)
 
 
 @pytest.mark.parametrize("mode", list(AutoresetMode))
@@ -153,51 +176,6 @@ def test_dense_token_bleu_matches_single_envs():
             assert rewards[i].item() == pytest.approx(r, abs=1e-6)
             if term:
                 env.reset()
-
-
-def test_incremental_token_bleu_equals_host_and_sacrebleu():
-    rng = random.Random(0)
-    E, K, R, N, T, V = 30, 3, 12, 30, 16, 9
-    refs = torch.full((E, K, R), -1)
-    ref_lists = []
-    for e in range(E):
-        rows = []
-        for k in range(rng.randint(1, K)):
-            toks = [rng.randrange(V) for _ in range(rng.randint(1, R))]
-            refs[e, k, : len(toks)] = torch.tensor(toks)
-            rows.append(toks)
-        ref_lists.append(rows)
-    state, index, hyps = TokenBleuState(refs, N, V), torch.arange(N), [[] for _ in range(N)]
-    state.reset(torch.ones(N, dtype=torch.bool), index)
-    for step in range(T):
-        tokens = torch.tensor([ref_lists[i][0][step] if step < len(ref_lists[i][0]) and rng.random() < 0.6
-                               else rng.randrange(V) for i in range(N)])
-        add = torch.tensor([rng.random() < 0.9 for _ in range(N)])
-        state.update(tokens, add)
-        for i in range(N):
-            if add[i]:
-                hyps[i].append(int(tokens[i]))
-    device_scores = state.score(index)
-    host_scores = [token_bleu(hyps[i], ref_lists[i]) for i in range(N)]
-    # the CPU env's from-scratch batch: the same statistics and the single env's formula, so equal exactly
-    padded = np.zeros((N, T), dtype=np.int64)
-    for i, hyp in enumerate(hyps):
-        padded[i, : len(hyp)] = hyp
-    lengths = np.array([len(h) for h in hyps])
-    assert state.host_scores(padded, lengths, index.numpy()).tolist() == host_scores
-    assert state.host_scores(padded[:0], lengths[:0], index.numpy()[:0]).shape == (0,)
-    assert state._bits is not None  # tokens in no reference were skipped...
-    state._bits = None  # ...and without that filter (a vocabulary too large for it) every token is looked up
-    assert state.host_scores(padded, lengths, index.numpy()).tolist() == host_scores
-    bleu = BLEU(effective_order=True, tokenize="none")  # tokens as words: the same statistic
-
-    def words(tokens):
-        return " ".join(f"w{t}" for t in tokens)
-
-    sacre = [bleu.sentence_score(words(hyps[i]), [words(r) for r in ref_lists[i]]).score / 100 for i in range(N)]
-    np.testing.assert_allclose(device_scores.numpy(), host_scores, atol=1e-12)
-    np.testing.assert_allclose(host_scores, sacre, atol=1e-12)
-    assert min(host_scores) > 0 and max(host_scores) < 1
 
 
 def test_copy_false_returns_views_and_copy_true_fresh_tensors():
@@ -321,102 +299,3 @@ def test_cuda_rows_match_cpu_and_steps_without_ends_do_not_sync():
         cpu_obs, cpu_rewards, *_ = cpu.step(actions)
     assert torch.equal(obs["input_ids"].cpu(), cpu_obs["input_ids"])
     assert torch.allclose(rewards.cpu(), cpu_rewards) and not terminated.any()
-
-
-@pytest.mark.slow
-def test_a_failed_scoring_worker_is_reported_and_its_share_scored_here():
-    from textgym.scorers import make_scorer
-    from textgym.tasks import make_task
-    from textgym.vector.scoring import ParallelScorer
-
-    examples = list(make_task("translate", difficulty=3).examples("validation")[:12])
-    texts = [ex.references[0] for ex in examples]
-    scorer = make_scorer("chrf")
-    parallel = ParallelScorer(scorer, num_workers=1, min_batch=2, min_chars=0)
-    try:
-        process, = parallel.start()
-        process.kill()
-        process.wait()
-        with pytest.warns(RuntimeWarning, match="scoring worker failed .*worker process is gone"):
-            scores = parallel.score(texts, examples)
-        np.testing.assert_array_equal(scores, scorer.score(texts, examples))
-        np.testing.assert_array_equal(parallel.score(texts, examples), scores)  # restarted
-    finally:
-        parallel.close()
-
-
-def test_workers_that_cannot_start_are_reported_once_and_scoring_stays_here(monkeypatch):
-    import sys
-
-    from textgym.scorers import make_scorer
-    from textgym.tasks import make_task
-    from textgym.vector.scoring import ParallelScorer
-
-    examples = list(make_task("translate", difficulty=3).examples("validation")[:12])
-    texts = [ex.references[0][::-1] for ex in examples]
-    scorer = make_scorer("chrf")
-    parallel = ParallelScorer(scorer, num_workers=2, min_batch=2, min_chars=0)
-    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
-    with pytest.raises(TextGymError, match=r"scoring worker \(/nonexistent/python3 -m .*could not be started: "
-                                           r"FileNotFoundError.*Pass scoring_workers=0"):
-        parallel.start()  # asked for on purpose: an error
-    assert parallel._workers == []
-    with pytest.warns(RuntimeWarning, match="could not be started.*Scoring in this process from now on"):
-        scores = parallel.score(texts, examples)  # on the way: a warning, and the scores all the same
-    np.testing.assert_array_equal(scores, scorer.score(texts, examples))
-    assert not parallel.parallel
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # reported once
-        np.testing.assert_array_equal(parallel.score(texts, examples), scores)
-
-
-def test_a_script_without_a_main_guard_scores_in_parallel_and_runs_once(tmp_path):
-    """Worker processes must not re-run the user's script (``spawn`` would re-import ``__main__``)."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = tmp_path / "train.py"
-    script.write_text(
-        "import torch, textgym, gymnasium as gym\n"
-        "print('top level ran', flush=True)\n"
-        "envs = gym.make_vec('TextGen-Translate-v0', num_envs=16, max_new_tokens=40, scoring_workers=1,\n"
-        "                    num_examples={'train': 30, 'validation': 10, 'test': 10})\n"
-        "envs._scorer.min_batch, envs._scorer.min_chars = 2, 0  # split even this small batch\n"
-        "envs.reset(seed=0)\n"
-        "for _ in range(40):\n"
-        "    _, rewards, terminated, _, infos = envs.step(torch.full((16,), 70))\n"
-        "assert terminated.all() and envs._scorer._workers, 'rows ended and a worker scored'\n"
-        "print('scores', infos['final_info']['score'].tolist(), flush=True)\n"
-        "envs.close()\n"
-    )
-    root = str(Path(textgym.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
-                            cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("top level ran") == 1
-    assert "scores" in result.stdout
-
-
-def test_parallel_scoring_equals_serial_scoring():
-    from textgym.scorers import make_scorer
-    from textgym.tasks import make_task
-    from textgym.vector.scoring import ParallelScorer
-
-    task = make_task("translate", difficulty=3)
-    examples = list(task.examples("validation")[:300])
-    rng = random.Random(0)
-    texts = [" ".join(rng.sample(ex.references[0].split(), k=len(ex.references[0].split()) // 2)) for ex in examples]
-    scorer = make_scorer("chrf")
-    parallel = ParallelScorer(scorer, num_workers=1, min_batch=10, min_chars=0)
-    try:
-        assert parallel.parallel
-        np.testing.assert_array_equal(parallel.score(texts, examples), scorer.score(texts, examples))
-    finally:
-        parallel.close()
-    assert not ParallelScorer(task.metric_scorers["chrf"], num_workers=0).parallel
-    # batched chrF is ~10x cheaper a text than sacreBLEU's per-sentence BLEU, so it splits later
-    chrf, bleu = ParallelScorer(scorer, num_workers=1), ParallelScorer(make_scorer("bleu"), num_workers=1)
-    assert (chrf.min_batch, chrf.min_chars, bleu.min_batch, bleu.min_chars) == (32, 4000, 8, 400)

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import operator
-import warnings
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 
-from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, check_int, suggest
+from textgym.envs.episode import REWARD_MODES, REWARDS, Episode, check_options
+from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, suggest
 from textgym.scorers.token_bleu import token_bleu
 from textgym.seeding import MASK, episode_index
 from textgym.spaces import action_space, observation_space
-from textgym.tasks import Example, Task, make_task
-from textgym.tasks.base import check_split
-from textgym.tokenization import decode_responses, load_tokenizer
+from textgym.tasks import Example, Task
+from textgym.tokenization import decode_responses
 
 __all__ = ["REWARDS", "REWARD_MODES", "TextGenEnv"]
 
-REWARD_MODES = ("sparse", "dense")
-REWARDS = ("task", "token_bleu")
 ObsType = dict[str, np.ndarray]
 
 
@@ -59,8 +56,10 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
     ``terminated=True`` when the action is the EOS id or when ``T`` tokens were generated: the length cap
     is part of the task and observable through the mask, so it is a true end and it is scored.
     ``truncated`` is always False (left to outside ``TimeLimit`` wrappers). At the end ``info`` holds
-    ``response``, ``score``, ``metrics`` (every metric of the task, each in [0, 1]), ``references``,
-    ``example_id`` and ``num_tokens``.
+    ``response``, ``score``, ``metrics`` (every metric of the task, each in [0, 1]; empty with
+    ``info_metrics=False``), ``references``, ``example_id``, ``example_index``, ``prompt``, ``num_tokens`` and the
+    task's own entries (the code task's ``outcome``): :data:`textgym.envs.episode.FINAL_INFO_KEYS`, the same
+    keys as a vector env's ``final_info``. The rules of the episode live in :class:`textgym.envs.episode.Episode`.
 
     ## Arguments
 
@@ -101,55 +100,37 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
         render_mode: str | None = None,
         **task_kwargs: Any,
     ) -> None:
-        if reward_mode not in REWARD_MODES:
-            raise InvalidArgumentError(
-                f"Unknown reward_mode {reward_mode!r}. {suggest(str(reward_mode), REWARD_MODES)}"
-            )
-        if reward not in REWARDS:
-            raise InvalidArgumentError(f"Unknown reward {reward!r}. {suggest(str(reward), REWARDS)}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise InvalidArgumentError(
                 f"Unknown render_mode {render_mode!r}. {suggest(str(render_mode), self.metadata['render_modes'])} "
                 "Or None."
             )
-        self.max_prompt_tokens = check_int("max_prompt_tokens", max_prompt_tokens)
-        self.max_new_tokens = check_int("max_new_tokens", max_new_tokens)
-        if isinstance(task, Task):
-            if task_kwargs:
-                raise InvalidArgumentError(
-                    f"Task keyword arguments {sorted(task_kwargs)} were given with a Task instance; "
-                    "configure the instance instead."
-                )
-            self.task = task
-        else:
-            self.task = make_task(task, **task_kwargs)
-        self.split = check_split(split, self.task.splits)
-        self.reward_mode = reward_mode
-        self.reward = reward
-        self.info_metrics = bool(info_metrics)
+        self.episode = Episode(task, split=split, tokenizer=tokenizer, max_prompt_tokens=max_prompt_tokens,
+                               max_new_tokens=max_new_tokens, reward_mode=reward_mode, reward=reward,
+                               info_metrics=info_metrics, **task_kwargs)
+        episode = self.episode
+        self.task, self.split, self.tokenizer = episode.task, episode.split, episode.tokenizer
+        self.max_prompt_tokens, self.max_new_tokens = episode.max_prompt_tokens, episode.max_new_tokens
+        self.reward_mode, self.reward, self.info_metrics = episode.reward_mode, episode.reward, episode.info_metrics
+        self.vocab_size, self.eos_token_id, self.pad_token_id = (episode.vocab_size, episode.eos_token_id,
+                                                                 episode.pad_token_id)
         self.render_mode = render_mode
-        self.tokenizer = load_tokenizer(tokenizer, self.task)
-        self.vocab_size = len(self.tokenizer)
-        self.eos_token_id = int(self.tokenizer.eos_token_id)
-        pad = self.tokenizer.pad_token_id
-        self.pad_token_id = int(pad if pad is not None else self.eos_token_id)
         # gym.Env types observation_space as Space[ObsType]; a Dict space is one, but mypy cannot see it.
         self.observation_space = observation_space(  # type: ignore[assignment]
             self.vocab_size, self.max_prompt_tokens, self.max_new_tokens
         )
         self.action_space = action_space(self.vocab_size)
 
-        self._examples = self.task.examples(self.split)
         self._prompt_ids: dict[int, np.ndarray] = {}
         length = self.max_prompt_tokens + self.max_new_tokens
         self._input_ids = np.full(length, self.pad_token_id, dtype=np.int64)
         self._attention_mask = np.zeros(length, dtype=np.int64)
         self._example: Example | None = None
+        self._index = -1
         self._num_generated = 0
         self._done = False
         self._prev_score = 0.0
-        self._warned_truncation = False
-        self._reference_ids: dict[tuple[str, int], list[int]] = {}
+        self._reference_ids: dict[tuple[int, int], list[int]] = {}
         self._episode_seed: int | None = None
         self._episode_counter = 0
 
@@ -175,13 +156,15 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
             self._episode_seed, self._episode_counter = seed & MASK, 0
         elif self._episode_seed is None:
             self._episode_seed, self._episode_counter = int(self.np_random.integers(MASK)), 0
-        index = self._example_index(options)
-        self._example = self._examples[index]
-        prompt = self._encode_prompt(index, self._example)
-        self._input_ids.fill(self.pad_token_id)
-        self._attention_mask.fill(0)
-        self._input_ids[self.max_prompt_tokens - len(prompt) : self.max_prompt_tokens] = prompt
-        self._attention_mask[self.max_prompt_tokens - len(prompt) : self.max_prompt_tokens] = 1
+        chosen = check_options(options, ("example_index",))["example_index"]
+        if chosen is None:
+            index = int(episode_index(self._episode_seed, self._next_counter(), len(self.episode.examples)))
+        else:
+            index = self.episode.example_index(chosen)
+        self._index, self._example = index, self.episode.examples[index]
+        if index not in self._prompt_ids:
+            self._prompt_ids[index] = self.episode.prompt_ids(self._example)
+        self.episode.place_prompt(self._prompt_ids[index], self._input_ids, self._attention_mask)
         self._num_generated = 0
         self._done = False
         self._prev_score = 0.0
@@ -209,7 +192,7 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
         self._input_ids[position] = token
         self._attention_mask[position] = 1
         self._num_generated += 1
-        terminated = token == self.eos_token_id or self._num_generated == self.max_new_tokens
+        terminated = bool(self.episode.ended(token, self._num_generated))
         reward, info = 0.0, {}
         if terminated:
             self._done = True
@@ -242,12 +225,11 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
         """Token ids that spell reference ``reference`` of the current example, then EOS (the oracle's actions)."""
         if self._example is None:
             raise ResetNeededError("No current example; call reset() first.")
-        key = (self._example.id, reference)
+        key = (self._index, reference)
         if key not in self._reference_ids:
-            if any(k[0] != self._example.id for k in self._reference_ids):
+            if any(k[0] != self._index for k in self._reference_ids):
                 self._reference_ids.clear()  # one example at a time
-            ids = self.tokenizer(self._example.references[reference], add_special_tokens=False)["input_ids"]
-            self._reference_ids[key] = [*ids[: self.max_new_tokens - 1], self.eos_token_id]
+            self._reference_ids[key] = self.episode.reference_actions(self._example.references[reference])
         return list(self._reference_ids[key])
 
     # -- internals ---------------------------------------------------------------------------------------
@@ -258,40 +240,6 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
 
     def _obs(self) -> ObsType:
         return {"input_ids": self._input_ids.copy(), "attention_mask": self._attention_mask.copy()}
-
-    def _example_index(self, options: dict[str, Any] | None) -> int:
-        options = dict(options or {})
-        index = options.pop("example_index", None)
-        if options:
-            raise InvalidArgumentError(f"Unknown reset option(s) {sorted(options)}. Accepted: 'example_index'.")
-        if index is None:
-            return int(episode_index(self._episode_seed, self._next_counter(), len(self._examples)))
-        if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or not 0 <= index < len(self._examples):
-            raise InvalidArgumentError(
-                f"Expected options['example_index'] to be an int in [0, {len(self._examples)}) for the "
-                f"{self.split} split, got {index!r} ({type(index).__name__})."
-            )
-        return int(index)
-
-    def _encode_prompt(self, index: int, example: Example) -> np.ndarray:
-        cached = self._prompt_ids.get(index)
-        if cached is not None:
-            return cached
-        ids = self.tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
-        if self.tokenizer.bos_token_id is not None:
-            ids = [self.tokenizer.bos_token_id, *ids]
-        if len(ids) > self.max_prompt_tokens:
-            if not self._warned_truncation:
-                warnings.warn(
-                    f"Prompt of example {example.id!r} has {len(ids)} tokens > max_prompt_tokens="
-                    f"{self.max_prompt_tokens}; keeping the last {self.max_prompt_tokens}. Raise max_prompt_tokens "
-                    "to keep whole prompts.",
-                    stacklevel=3,
-                )
-                self._warned_truncation = True
-            ids = ids[-self.max_prompt_tokens :]
-        self._prompt_ids[index] = cached = np.asarray(ids, dtype=np.int64)
-        return cached
 
     def _check_action(self, action: Any) -> int:
         shape = getattr(action, "shape", ())
@@ -323,25 +271,15 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
             hyp = [t for t in self._input_ids[start : start + self._num_generated].tolist() if t != self.eos_token_id]
             refs = [self.reference_actions(i)[:-1] for i in range(len(self._example.references))]
             return token_bleu(hyp, refs)
-        return float(self.task.score([self.response()], [self._example])[0])
+        return float(self.episode.score([self.response()], [self._example], metrics=False)[0][0])
 
     def _final_info(self) -> dict[str, Any]:
         assert self._example is not None
         response = self.response()
-        metrics: dict[str, float] = {}
-        if self.info_metrics:
-            metrics = {name: float(v[0]) for name, v in self.task.metrics([response], [self._example]).items()}
-        name = self.task.scorer.name
-        if self.reward == "task" and name in metrics and self.task.metric_scorers.get(name) is self.task.scorer:
-            score = metrics[name]
+        if self.reward == "task":
+            scores, metrics = self.episode.score([response], [self._example])
+            score = float(scores[0])
         else:
-            score = self._score()
-        return {
-            "response": response,
-            "score": score,
-            "metrics": metrics,
-            "references": list(self._example.references),
-            "example_id": self._example.id,
-            "num_tokens": self._num_generated,
-            **self.task.episode_info(response, self._example),
-        }
+            score, metrics = self._score(), self.episode.metrics([response], [self._example])
+        return self.episode.final_info(self._index, response, score, self._num_generated,
+                                       {name: value[0] for name, value in metrics.items()})

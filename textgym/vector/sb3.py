@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
+from textgym.envs.episode import row_info
 from textgym.error import InvalidArgumentError
 from textgym.vector.torch_env import TextGenVectorEnv
 
@@ -77,14 +78,14 @@ class SB3VecEnv(VecEnv):
         finished = np.flatnonzero(dones)
         if len(finished):
             final_obs = _host(infos["final_obs"])
-            final = {k: (v.cpu().numpy() if hasattr(v, "cpu") else v) for k, v in infos["final_info"].items()}
+            final = infos["final_info"]
             elapsed = round(time.perf_counter() - self._start, 6)
             for i in finished:
                 info = info_list[i]
                 info["terminal_observation"] = {k: v[i] for k, v in final_obs.items()}
                 info["TimeLimit.truncated"] = bool(truncated_np[i] and not terminated_np[i])
                 info["episode"] = {"r": float(self._returns[i]), "l": int(self._lengths[i]), "t": elapsed}
-                info.update({k: v[i].item() if isinstance(v[i], np.generic) else v[i] for k, v in final.items()})
+                info.update(row_info(final, int(i)))
             self._returns[finished] = 0
             self._lengths[finished] = 0
         return _host(obs), rewards_np, dones, info_list

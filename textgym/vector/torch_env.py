@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -10,12 +9,13 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from textgym.envs.text_gen_env import TextGenEnv
+from textgym.envs.episode import Episode, check_options
 from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, TextGymError, check_int, suggest
+from textgym.scorers.parallel import ParallelScorer
+from textgym.scorers.token_bleu import TokenBleuState
 from textgym.seeding import MASK, episode_index
+from textgym.spaces import action_space, observation_space
 from textgym.tokenization import decode_responses
-from textgym.vector.scoring import ParallelScorer
-from textgym.vector.token_bleu import TokenBleuState
 
 __all__ = ["TextGenVectorEnv"]
 
@@ -75,10 +75,21 @@ class TextGenVectorEnv(VectorEnv):
     ## Arguments
 
     Those of ``TextGenEnv`` (``task``, ``split``, ``tokenizer``, ``max_prompt_tokens``, ``max_new_tokens``,
-    ``reward_mode``, ``reward``, task keywords) plus ``num_envs``, ``device``, ``autoreset_mode``, ``copy``
+    ``reward_mode``, ``reward``, ``info_metrics``, task keywords; the episode's rules are the same object,
+    :class:`textgym.envs.episode.Episode`) plus ``num_envs``, ``device``, ``autoreset_mode``, ``copy``
     (True: fresh tensors each step; False: views valid until the next step), ``check_actions`` and
     ``scoring_workers`` (processes that share the host scoring of the rows that finish in a step; default
-    cores - 1, 0 to score in this process only; see :mod:`textgym.vector.scoring`).
+    cores - 1, 0 to score in this process only; see :mod:`textgym.scorers.parallel`).
+
+    ## Final info
+
+    ``infos["final_info"]`` has the single env's final-info keys (:data:`textgym.envs.episode.FINAL_INFO_KEYS`
+    and the task's own), batched over rows and valid where ``infos["_final_info"]`` is True: ``score``,
+    ``num_tokens`` and ``example_index`` as tensors on ``device``; ``response``, ``references``, ``example_id``,
+    ``prompt`` and the task's entries as object arrays; ``metrics`` a dict of float arrays. ``info_metrics``
+    (default **False** here, True in the single env: every metric of every finished row is host work the
+    throughput path does not want) fills ``metrics``. With ``reward="token_bleu"`` and ``info_metrics=False``
+    nothing is decoded, so the text entries are absent and a step never leaves the device.
     ``max_episode_steps`` (injected by ``gym.make_vec``) is accepted and ignored: the length cap is
     ``max_new_tokens``.
 
@@ -112,54 +123,35 @@ class TextGenVectorEnv(VectorEnv):
         if render_mode is not None:
             raise InvalidArgumentError(f"TextGenVectorEnv does not render; got render_mode={render_mode!r}. Use None.")
         self.device = _device(device)
-        self.single = TextGenEnv(task, **env_kwargs)  # builds and checks the task, tokenizer and spaces
-        self.task, self.tokenizer = self.single.task, self.single.tokenizer
+        env_kwargs.setdefault("info_metrics", False)
+        self.episode = episode = Episode(task, **env_kwargs)  # builds and checks the task, tokenizer and split
+        self.task, self.tokenizer, self.split = episode.task, episode.tokenizer, episode.split
+        self.examples = episode.examples
         self.num_envs = int(num_envs)
         self.autoreset_mode = mode
         self.metadata = {**self.metadata, "autoreset_mode": mode}
         self.copy, self.check_actions = bool(copy), bool(check_actions)
-        self.reward, self.reward_mode = self.single.reward, self.single.reward_mode
-        self.max_prompt_tokens, self.max_new_tokens = self.single.max_prompt_tokens, self.single.max_new_tokens
-        self.vocab_size, self.eos_token_id = self.single.vocab_size, self.single.eos_token_id
-        self.pad_token_id = self.single.pad_token_id
-        self.single_observation_space = self.single.observation_space
-        self.single_action_space = self.single.action_space
+        self.reward, self.reward_mode, self.info_metrics = episode.reward, episode.reward_mode, episode.info_metrics
+        self.max_prompt_tokens, self.max_new_tokens = episode.max_prompt_tokens, episode.max_new_tokens
+        self.vocab_size, self.eos_token_id = episode.vocab_size, episode.eos_token_id
+        self.pad_token_id = episode.pad_token_id
+        self.single_observation_space = observation_space(self.vocab_size, self.max_prompt_tokens,
+                                                          self.max_new_tokens)
+        self.single_action_space = action_space(self.vocab_size)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = None
         self.closed = False
-        self._scorer = ParallelScorer(self.task.scorer, scoring_workers)
-        self._load_split()
+        self._scorer = ParallelScorer(self.task, scoring_workers)
+        # final-info texts come from the host decode the task reward does anyway, or from info_metrics
+        self._decodes = self.reward == "task" or self.info_metrics
+        prompts, prompt_mask = episode.prompt_table()
+        self.prompt_ids = torch.from_numpy(prompts).to(self.device)
+        self.prompt_mask = torch.from_numpy(prompt_mask).to(self.device)
+        self.reference_ids = torch.from_numpy(episode.reference_table()).to(self.device)
         self._allocate()
 
     # -- construction ------------------------------------------------------------------------------------
-
-    def _load_split(self) -> None:
-        """Tokenize the whole split once: prompts ``[E, P]`` left-padded, references ``[E, K, T]``."""
-        examples = self.single._examples
-        self.examples = examples
-        n, P, T = len(examples), self.max_prompt_tokens, self.max_new_tokens
-        prompts = np.full((n, P), self.pad_token_id, dtype=np.int64)
-        lengths = np.zeros(n, dtype=np.int64)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            for i, example in enumerate(examples):
-                ids = self.single._encode_prompt(i, example)
-                prompts[i, P - len(ids) :] = ids
-                lengths[i] = len(ids)
-        if caught:
-            warnings.warn(str(caught[0].message), UserWarning, stacklevel=4)
-        self.single._prompt_ids.clear()
-        self.prompt_ids = torch.from_numpy(prompts).to(self.device)
-        self.prompt_mask = (torch.arange(P)[None, :] >= torch.from_numpy(P - lengths)[:, None]).long().to(self.device)
-        refs_per_example = max(len(ex.references) for ex in examples)
-        references = np.full((n, refs_per_example, T - 1), -1, dtype=np.int64)
-        for i, example in enumerate(examples):
-            encoded = self.tokenizer(list(example.references), add_special_tokens=False)["input_ids"]
-            for k, ids in enumerate(encoded):
-                ids = ids[: T - 1]
-                references[i, k, : len(ids)] = ids
-        self.reference_ids = torch.from_numpy(references).to(self.device)
 
     def _allocate(self) -> None:
         N, L, dev = self.num_envs, self.max_prompt_tokens + self.max_new_tokens, self.device
@@ -173,8 +165,7 @@ class TextGenVectorEnv(VectorEnv):
         self.prev_score = torch.zeros(N, dtype=torch.float64, device=dev)
         self.env_id = torch.arange(N, device=dev)
         self._started = False
-        self._bleu = (TokenBleuState(self.reference_ids, N, self.vocab_size)
-                      if self.reward == "token_bleu" else None)
+        self._bleu = TokenBleuState(self.reference_ids, N) if self.reward == "token_bleu" else None
         # On the CPU, sparse token BLEU is computed from scratch for the rows that finish (a fixed number of
         # numpy ops per step); elsewhere, and for dense rewards, it is kept incrementally on the device.
         self._host = dev.type == "cpu"
@@ -182,6 +173,7 @@ class TextGenVectorEnv(VectorEnv):
         self._row_numbers = np.arange(N)
         if self._host:
             self._prompt_ids, self._prompt_mask = self.prompt_ids.numpy(), self.prompt_mask.numpy()
+        self._empty_texts: dict[str, Any] | None = None
 
     # -- API ---------------------------------------------------------------------------------------------
 
@@ -189,13 +181,11 @@ class TextGenVectorEnv(VectorEnv):
               ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Reset all rows (or ``options["reset_mask"]`` rows); ``seed`` may be an int (row i: seed + i) or a list."""
         self._check_open()
-        options = dict(options or {})
-        mask = self._reset_mask(options.pop("reset_mask", None))
-        chosen = self._chosen_examples(options.pop("example_index", None))
-        if options:
-            raise InvalidArgumentError(
-                f"Unknown reset option(s) {sorted(options)}. Accepted: 'reset_mask', 'example_index'."
-            )
+        options = check_options(options, ("reset_mask", "example_index"))
+        mask = self._reset_mask(options["reset_mask"])
+        chosen = options["example_index"]
+        if chosen is not None:
+            chosen = torch.from_numpy(self.episode.example_index(chosen, self.num_envs)).to(self.device)
         if seed is not None:
             seeds = self._seed_tensor(seed)
             self.seeds = torch.where(mask, seeds, self.seeds)
@@ -227,12 +217,12 @@ class TextGenVectorEnv(VectorEnv):
             self.input_ids[rows, position] = tokens
             self.attention_mask[rows, position] = 1
             self.num_generated += 1
-            ended = (tokens == self.eos_token_id) | (self.num_generated >= T)
+            ended = self.episode.ended(tokens, self.num_generated)
         else:
             self.input_ids[rows, position] = torch.where(active, tokens, self.input_ids[rows, position])
             self.attention_mask[rows, position] = torch.where(active, 1, self.attention_mask[rows, position])
             self.num_generated += active.long()
-            ended = active & ((tokens == self.eos_token_id) | (self.num_generated >= T))
+            ended = active & self.episode.ended(tokens, self.num_generated)
         any_ended = True if not self._host else bool(ended.any())
         if self._incremental_bleu and self._bleu is not None:
             self._bleu.update(tokens, active & (tokens != self.eos_token_id))
@@ -260,7 +250,7 @@ class TextGenVectorEnv(VectorEnv):
         index work on the rows that finished (scoring, final observations, reset). Same results as the general
         path (the alignment tests run both).
         """
-        N, P, T = self.num_envs, self.max_prompt_tokens, self.max_new_tokens
+        N, P = self.num_envs, self.max_prompt_tokens
         token = tokens.numpy()
         generated = self.num_generated.numpy()
         input_ids, attention_mask = self.input_ids.numpy(), self.attention_mask.numpy()
@@ -268,14 +258,15 @@ class TextGenVectorEnv(VectorEnv):
         input_ids[self._row_numbers, position] = token
         attention_mask[self._row_numbers, position] = 1
         generated += 1
-        ended = (token == self.eos_token_id) | (generated >= T)
+        ended = self.episode.ended(token, generated)
         rows = np.flatnonzero(ended)
         rewards = np.zeros(N, dtype=np.float32)
         score, num_tokens = np.zeros(N, dtype=np.float32), np.zeros(N, dtype=np.int64)
         example_index = np.full(N, -1, dtype=np.int64)
-        final_obs = None
+        final_obs, texts = None, None
         if len(rows):
-            rewards[rows] = score[rows] = self._finished_scores(rows)
+            scores, texts = self._finished_scores(rows)
+            rewards[rows] = score[rows] = scores
             num_tokens[rows] = generated[rows]
             example_index[rows] = self.example_index.numpy()[rows]
             final_obs = {"input_ids": torch.zeros_like(self.input_ids),
@@ -283,32 +274,30 @@ class TextGenVectorEnv(VectorEnv):
             final_obs["input_ids"].numpy()[rows] = input_ids[rows]
             final_obs["attention_mask"].numpy()[rows] = attention_mask[rows]
             self._reset_rows_indexed(rows)
-        elif self.reward == "task":
-            self._last_texts = {"response": np.full(N, None, dtype=object),
-                                "example_id": np.full(N, None, dtype=object)}
         done = torch.from_numpy(ended)
-        final: dict[str, Any] = {"score": torch.from_numpy(score), "num_tokens": torch.from_numpy(num_tokens),
-                                 "example_index": torch.from_numpy(example_index)}
-        if self.reward == "task":
-            final.update(self._last_texts)
+        final = self._final_info({"score": torch.from_numpy(score), "num_tokens": torch.from_numpy(num_tokens),
+                                  "example_index": torch.from_numpy(example_index)}, texts)
         infos = {"final_info": final, "_final_info": done, "final_obs": final_obs, "_final_obs": done}
         return self._obs(), torch.from_numpy(rewards), done.clone(), torch.zeros_like(done), infos
 
-    def _finished_scores(self, rows: np.ndarray) -> np.ndarray:
-        """Host scores (float64) of the finished ``rows``: the task's scorer, or token BLEU from scratch.
+    def _finished_scores(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, Any] | None]:
+        """Host scores (float64) of the finished ``rows`` and their final-info texts (None: not decoded).
 
-        EOS is not part of the response; each row's last token is read from the token buffer.
+        The task's reward (through ``Task.score``), or token BLEU from scratch: EOS is not part of the response;
+        each row's last token is read from the token buffer.
         """
+        mask = torch.zeros(self.num_envs, dtype=torch.bool)
+        mask[torch.from_numpy(rows)] = True
         if self._bleu is None:
-            mask = np.zeros(self.num_envs, dtype=bool)
-            mask[rows] = True
-            return self._host_scores(torch.from_numpy(mask)).numpy()[rows]
+            score, texts = self._host_scores(mask, mask)
+            return score.numpy()[rows], texts
         P = self.max_prompt_tokens
         generated = self.num_generated.numpy()[rows]
         last = self.input_ids.numpy()[rows, P + np.maximum(generated - 1, 0)]
         lengths = generated - ((last == self.eos_token_id) & (generated > 0))
         hypotheses = self.input_ids.numpy()[rows, P:]
-        return self._bleu.host_scores(hypotheses, lengths, self.example_index.numpy()[rows])
+        scores = self._bleu.host_scores(hypotheses, lengths, self.example_index.numpy()[rows])
+        return scores, self._decoded_texts(mask) if self._decodes else None
 
     def close_extras(self, **kwargs: Any) -> None:
         """Free the device tensors and stop the scoring workers."""
@@ -346,19 +335,6 @@ class TextGenVectorEnv(VectorEnv):
                 f"{tuple(tensor.shape)} and dtype {tensor.dtype}."
             )
         return tensor.to(self.device)
-
-    def _chosen_examples(self, index: Any) -> torch.Tensor | None:
-        """Check ``options["example_index"]``: one example index of the split per row."""
-        if index is None:
-            return None
-        E = len(self.examples)
-        array = index.detach().cpu().numpy() if isinstance(index, torch.Tensor) else np.asarray(index)
-        if array.shape != (self.num_envs,) or array.dtype.kind not in "iu" or (array < 0).any() or (array >= E).any():
-            raise InvalidArgumentError(
-                f"Expected options['example_index'] to be {self.num_envs} ints in [0, {E}) (the {self.single.split} "
-                f"split's examples), one per row, got {index!r}."
-            )
-        return torch.as_tensor(array, dtype=torch.long, device=self.device)
 
     def _reset_rows(self, mask: torch.Tensor, chosen: torch.Tensor | None = None) -> None:
         """Start a new episode in the rows of ``mask`` (on example ``chosen[i]`` where given).
@@ -453,62 +429,94 @@ class TextGenVectorEnv(VectorEnv):
     def _rewards(self, active: torch.Tensor, ended: torch.Tensor, any_ended: bool
                  ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Rewards and ``final_info``: token BLEU on the device, or the task scorer on the finished rows."""
-        infos: dict[str, Any] = {}
         scored = ended if self.reward_mode == "sparse" else active
+        texts = None
         if self.reward_mode == "sparse" and not any_ended:  # nothing to score, nothing to report
-            zeros = torch.zeros(self.num_envs, dtype=torch.float32, device=self.device)
-            final: dict[str, Any] = {"score": zeros, "num_tokens": torch.zeros_like(self.num_generated),
-                     "example_index": torch.full_like(self.example_index, -1)}
-            if self.reward == "task":
-                final.update({"response": np.full(self.num_envs, None, dtype=object),
-                              "example_id": np.full(self.num_envs, None, dtype=object)})
-            infos["final_info"], infos["_final_info"] = final, ended
-            return zeros, infos
-        if self._bleu is None:
-            score = self._host_scores(scored)
+            score = torch.zeros(self.num_envs, dtype=torch.float64, device=self.device)
+        elif self._bleu is None:
+            score, texts = self._host_scores(scored, ended)
         elif not self._incremental_bleu:  # CPU, sparse: the finished rows, from scratch
             rows = scored.nonzero()[:, 0]
             score = torch.zeros(self.num_envs, dtype=torch.float64)
-            score[rows] = torch.from_numpy(self._finished_scores(rows.numpy()))
-        elif self._host:  # score only the rows that need it (reading the mask is free here)
-            rows = scored.nonzero().flatten()
-            score = torch.zeros(self.num_envs, dtype=torch.float64)
-            if len(rows):
-                score[rows] = self._bleu.score(self.example_index[rows], rows)
+            scores, texts = self._finished_scores(rows.numpy())
+            score[rows] = torch.from_numpy(scores)
         else:
-            score = self._bleu.score(self.example_index)
+            if self._host:  # score only the rows that need it (reading the mask is free here)
+                rows = scored.nonzero().flatten()
+                score = torch.zeros(self.num_envs, dtype=torch.float64)
+                if len(rows):
+                    score[rows] = self._bleu.score(self.example_index[rows], rows)
+            else:
+                score = self._bleu.score(self.example_index)
+            if self._decodes and any_ended:  # info_metrics asked for the texts: a host round trip
+                texts = self._decoded_texts(ended)
         if self.reward_mode == "sparse":
             rewards = torch.where(ended, score, torch.zeros_like(score))
         else:
             rewards = torch.where(active, score - self.prev_score, torch.zeros_like(score))
             self.prev_score = torch.where(active, score, self.prev_score)
-        final = {"score": torch.where(ended, score, torch.zeros_like(score)).to(torch.float32),
-                 "num_tokens": torch.where(ended, self.num_generated, 0),
-                 "example_index": torch.where(ended, self.example_index, -1)}
-        if self.reward == "task":
-            final.update(self._last_texts)
-        infos["final_info"], infos["_final_info"] = final, ended
-        return rewards, infos
+        final = self._final_info({"score": torch.where(ended, score, torch.zeros_like(score)).to(torch.float32),
+                                  "num_tokens": torch.where(ended, self.num_generated, 0),
+                                  "example_index": torch.where(ended, self.example_index, -1)}, texts)
+        return rewards, {"final_info": final, "_final_info": ended}
 
-    def _host_scores(self, rows_mask: torch.Tensor) -> torch.Tensor:
-        """Decode and score the rows of ``rows_mask`` in one batch (the one host round trip)."""
-        score = torch.zeros(self.num_envs, dtype=torch.float64, device=self.device)
+    def _final_info(self, numeric: dict[str, torch.Tensor], texts: dict[str, Any] | None) -> dict[str, Any]:
+        """The step's ``final_info``: its numeric entries and, where this env decodes, the finished rows' texts."""
+        if self._decodes:
+            numeric.update(texts if texts is not None else self._no_texts())
+        return numeric
+
+    def _no_texts(self) -> dict[str, Any] | None:
+        """The text entries of a step where no row ended (built once, read-only)."""
+        if not self._decodes:
+            return None
+        if getattr(self, "_empty_texts", None) is None:
+            metrics = {name: np.zeros(0) for name in self.task.metric_scorers} if self.info_metrics else {}
+            empty = self.episode.text_info(self.num_envs, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                                           [], metrics)
+            for array in [*empty.values(), *empty["metrics"].values()]:
+                if isinstance(array, np.ndarray):
+                    array.flags.writeable = False
+            self._empty_texts = empty
+        return self._empty_texts
+
+    def _decode(self, rows_mask: torch.Tensor) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """The rows of ``rows_mask`` (host indices), their decoded responses and their example indices."""
         rows = rows_mask.nonzero().flatten().cpu().numpy()
-        responses = np.full(self.num_envs, None, dtype=object)
-        example_ids = np.full(self.num_envs, None, dtype=object)
-        if len(rows):
-            P = self.max_prompt_tokens
-            tokens = self.input_ids[rows_mask, P:].cpu().numpy()
-            lengths = self.num_generated[rows_mask].cpu().numpy()
-            texts = decode_responses(self.tokenizer, [t[:n].tolist() for t, n in zip(tokens, lengths, strict=True)])
-            indices = self.example_index[rows_mask].cpu().numpy()
-            examples = [self.examples[int(i)] for i in indices]
-            values = self._scorer.score(texts, examples)
-            score[torch.from_numpy(rows).to(self.device)] = torch.as_tensor(values, dtype=torch.float64).to(self.device)
-            responses[rows] = texts
-            example_ids[rows] = [ex.id for ex in examples]
-        self._last_texts = {"response": responses, "example_id": example_ids}
-        return score
+        P = self.max_prompt_tokens
+        tokens = self.input_ids[rows_mask, P:].cpu().numpy()
+        lengths = self.num_generated[rows_mask].cpu().numpy()
+        texts = decode_responses(self.tokenizer, [t[:n].tolist() for t, n in zip(tokens, lengths, strict=True)])
+        return rows, texts, self.example_index[rows_mask].cpu().numpy()
+
+    def _decoded_texts(self, ended: torch.Tensor) -> dict[str, Any]:
+        """Final-info texts of the ``ended`` rows, decoded for the purpose (token BLEU with ``info_metrics``)."""
+        rows, texts, indices = self._decode(ended)
+        examples = [self.examples[int(i)] for i in indices]
+        return self.episode.text_info(self.num_envs, rows, indices, texts, self.episode.metrics(texts, examples))
+
+    def _host_scores(self, scored: torch.Tensor, ended: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any] | None]:
+        """Decode and score the rows of ``scored`` in one batch (the one host round trip) through ``Task.score``.
+
+        Returns the scores ``[N]`` (float64, on the device) and the final-info texts of the ``ended`` rows (None
+        when none ended).
+        """
+        score = torch.zeros(self.num_envs, dtype=torch.float64, device=self.device)
+        rows, texts, indices = self._decode(scored)
+        if not len(rows):
+            return score, None
+        examples = [self.examples[int(i)] for i in indices]
+        finished = ended[torch.from_numpy(rows).to(self.device)].cpu().numpy()
+        every = bool(finished.all())  # sparse rewards: the scored rows are the finished ones
+        values, metrics = self.episode.score(texts, examples, self._scorer.score, metrics=every)
+        score[torch.from_numpy(rows).to(self.device)] = torch.as_tensor(values, dtype=torch.float64).to(self.device)
+        if not finished.any():
+            return score, None
+        if not every:  # dense rewards: every live row was scored, the finished ones get their metrics now
+            keep = np.flatnonzero(finished)
+            rows, indices, texts = rows[keep], indices[keep], [texts[i] for i in keep]
+            metrics = self.episode.metrics(texts, [examples[i] for i in keep])
+        return score, self.episode.text_info(self.num_envs, rows, indices, texts, metrics)
 
     def _obs(self, force_copy: bool = False) -> dict[str, torch.Tensor]:
         if self.copy or force_copy:

@@ -1,4 +1,4 @@
-"""A host-scoring worker process: ``python -m textgym.vector._scoring_worker`` (started by ParallelScorer).
+"""A host-scoring worker process: ``python -m textgym.scorers._scoring_worker`` (started by ParallelScorer).
 
 A fresh interpreter, not a fork or a ``multiprocessing`` spawn: it never re-imports the user's ``__main__`` and
 shares no memory with the env's process (a fork would make every page that process writes afterwards a

@@ -3,11 +3,12 @@
 sacreBLEU is pure Python: one process scores one sentence at a time (~50-300 us). When a vector env
 finishes enough rows in one step, :class:`ParallelScorer` sends a share of them to each worker process,
 scores its own share meanwhile, then collects the workers' scores. A worker is a fresh interpreter running
-:mod:`textgym.vector._scoring_worker` with a copy of the scorer, talking over its stdin/stdout pipes (a round
+:mod:`textgym.scorers._scoring_worker` with a copy of the scorer, talking over its stdin/stdout pipes (a round
 trip costs ~0.1-0.2 ms). Not ``multiprocessing``: its ``spawn`` re-imports the user's ``__main__`` (a script
 without an ``if __name__ == "__main__"`` guard ran again in the worker), and a ``fork`` of a process holding a
 model makes every page that process writes afterwards a copy-on-write fault (measured: +24 % on a PPO run).
-Scorers that are parallel already (the code sandbox) are always scored in this process.
+Scorers that are parallel already (the code sandbox), and tasks that override :meth:`Task.score
+<textgym.tasks.base.Task.score>`, are always scored in this process, through ``Task.score``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 from textgym.error import TextGymError
 from textgym.scorers.base import Scorer
 from textgym.scorers.sacrebleu import SacreBLEUScorer
-from textgym.tasks.base import Example
+from textgym.tasks.base import Example, Task
 
 __all__ = ["ParallelScorer"]
 
@@ -36,7 +37,7 @@ _ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds the te
 
 def _start_worker(scorer: Scorer) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "textgym.vector._scoring_worker"]
+    command = [sys.executable, "-m", "textgym.scorers._scoring_worker"]
     try:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     except OSError as exc:  # no such interpreter, no processes left, ...
@@ -49,7 +50,7 @@ def _start_worker(scorer: Scorer) -> subprocess.Popen:
         status, _ = pickle.load(process.stdout)
     except (OSError, EOFError, pickle.UnpicklingError) as exc:
         process.kill()
-        raise TextGymError(f"A scoring worker ({sys.executable} -m textgym.vector._scoring_worker) did not start: "
+        raise TextGymError(f"A scoring worker ({sys.executable} -m textgym.scorers._scoring_worker) did not start: "
                            f"{type(exc).__name__}: {exc}. Pass scoring_workers=0 to score in this process.") from exc
     if status != "ready":
         process.kill()
@@ -58,11 +59,12 @@ def _start_worker(scorer: Scorer) -> subprocess.Popen:
 
 
 class ParallelScorer:
-    """Score with ``scorer``, splitting batches of at least ``min_batch`` texts over ``num_workers`` processes.
+    """Score like ``task.score``, splitting batches of at least ``min_batch`` texts over ``num_workers`` processes.
 
     Args:
-        scorer: The task's scorer. Only sacreBLEU scorers are sent to workers (they need nothing but the
-            references); anything else always runs in this process.
+        task: The task (or a scorer: then its own ``score`` is the reward). Only sacreBLEU scorers of tasks that
+            keep ``Task.score`` as it is are sent to workers (they need nothing but the references); anything else
+            always runs in this process, through ``task.score``.
         num_workers: Extra processes (default: cores - 1; 0 disables).
         min_batch: Smallest batch worth splitting, in texts...
         min_chars: ...and in characters (sacreBLEU's cost grows with them). Defaults: the break-even measured on 2
@@ -76,8 +78,13 @@ class ParallelScorer:
     :meth:`start`, called on purpose, raises instead.
     """
 
-    def __init__(self, scorer: Scorer, num_workers: int | None = None, min_batch: int | None = None,
+    def __init__(self, task: Task | Scorer, num_workers: int | None = None, min_batch: int | None = None,
                  min_chars: int | None = None) -> None:
+        if isinstance(task, Task):
+            self._score = task.score
+            scorer = task.scorer if type(task).score is Task.score else None
+        else:
+            self._score, scorer = task.score, task
         self.scorer = scorer
         self.num_workers = max(0, (os.cpu_count() or 1) - 1) if num_workers is None else int(num_workers)
         batched = isinstance(scorer, SacreBLEUScorer) and scorer.batched
@@ -93,13 +100,13 @@ class ParallelScorer:
     def score(self, texts: Sequence[str], examples: Sequence[Example]) -> np.ndarray:
         """Scores in [0, 1], the same as ``scorer.score(texts, examples)``."""
         if not self.parallel or len(texts) < self.min_batch or sum(map(len, texts)) < self.min_chars:
-            return np.asarray(self.scorer.score(texts, examples), dtype=np.float64)
+            return np.asarray(self._score(texts, examples), dtype=np.float64)
         try:
             workers = self.start()
         except TextGymError as exc:  # as for a worker that dies later: say so once, then score here
             warnings.warn(f"{exc} Scoring in this process from now on.", RuntimeWarning, stacklevel=2)
             self.num_workers = 0
-            return np.asarray(self.scorer.score(texts, examples), dtype=np.float64)
+            return np.asarray(self._score(texts, examples), dtype=np.float64)
         # contiguous shares of about equal text length (a sentence's cost grows with its length)
         lengths = np.cumsum([len(t) for t in texts])
         bounds = np.searchsorted(lengths, lengths[-1] * np.arange(1, len(workers) + 1) / (len(workers) + 1))
@@ -114,7 +121,7 @@ class ParallelScorer:
                 sent.append((process, start, stop))
             except (OSError, ValueError):
                 sent.append((None, start, stop))
-        parts = [np.asarray(self.scorer.score(texts[: edges[1]], examples[: edges[1]]), dtype=np.float64)]
+        parts = [np.asarray(self._score(texts[: edges[1]], examples[: edges[1]]), dtype=np.float64)]
         for receiver, start, stop in sent:
             parts.append(self._collect(receiver, texts[start:stop], examples[start:stop]))
         return np.concatenate(parts)
@@ -132,7 +139,7 @@ class ParallelScorer:
             return value
         warnings.warn(f"A scoring worker failed ({value}); scoring its share in this process.", RuntimeWarning,
                       stacklevel=3)
-        return np.asarray(self.scorer.score(texts, examples), dtype=np.float64)
+        return np.asarray(self._score(texts, examples), dtype=np.float64)
 
     def start(self) -> list[subprocess.Popen]:
         """Start the worker processes now and wait until they are ready (else on the first batch to split)."""

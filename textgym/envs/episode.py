@@ -1,0 +1,274 @@
+"""The rules of one episode, written once for the single env, the vector env and the agents (DESIGN §2).
+
+:class:`Episode` owns everything that decides what an episode is: the task and split it draws from, how a
+prompt becomes token ids (BOS, truncation to the last ``P`` tokens) and where it sits in the observation
+(left-padded to ``P`` cells), the reference token ids (cut to ``T - 1`` tokens, then EOS), the termination
+rule (EOS or ``T`` tokens), the reset options, how responses are scored (through :meth:`Task.score
+<textgym.tasks.base.Task.score>`, so a task that overrides it is scored the same way by every env), and the
+keys of the final ``info``. :class:`~textgym.envs.text_gen_env.TextGenEnv`,
+:class:`~textgym.vector.torch_env.TextGenVectorEnv`, SFT batches and the reference agent all read it, so they
+cannot disagree.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from textgym.error import InvalidArgumentError, check_int, suggest
+from textgym.tasks import Example, Task, make_task
+from textgym.tasks.base import check_split
+from textgym.tokenization import load_tokenizer
+
+__all__ = ["FINAL_INFO_KEYS", "REWARDS", "REWARD_MODES", "Episode", "check_options", "row_info"]
+
+REWARD_MODES = ("sparse", "dense")
+REWARDS = ("task", "token_bleu")
+# The final info of every episode, in both envs (plus the task's own ``Task.episode_info`` entries). In a vector
+# env each is batched over rows: tensors for the numbers, object arrays for the rest, ``metrics`` a dict of arrays.
+FINAL_INFO_KEYS = ("response", "score", "metrics", "references", "example_id", "example_index", "prompt",
+                   "num_tokens")
+NUMERIC_INFO_KEYS = ("score", "num_tokens", "example_index")
+
+
+def check_options(options: dict[str, Any] | None, accepted: Sequence[str]) -> dict[str, Any]:
+    """``options`` as a dict with every accepted key (None where absent); unknown keys raise."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise InvalidArgumentError(
+            f"Unknown reset option(s) {unknown}. Accepted: {', '.join(repr(a) for a in accepted)}."
+        )
+    return {key: options.get(key) for key in accepted}
+
+
+def row_info(batched: dict[str, Any], row: int) -> dict[str, Any]:
+    """Row ``row`` of a vector env's batched ``final_info`` as the single env's ``info`` (Python scalars).
+
+    Example:
+        >>> row_info({"score": np.array([0.5, 1.0]), "metrics": {"chrf": np.array([0.1, 0.2])}}, 1)
+        {'score': 1.0, 'metrics': {'chrf': 0.2}}
+    """
+    out: dict[str, Any] = {}
+    for key, values in batched.items():
+        if isinstance(values, dict):
+            out[key] = row_info(values, row)
+            continue
+        value = values[row]
+        out[key] = value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
+    return out
+
+
+class Episode:
+    """One task's episode: its examples, token layout, termination rule, scoring and final-info schema.
+
+    Args:
+        task: A task family name (``"translate"``) or a :class:`~textgym.tasks.Task` instance.
+        split: ``"train"``, ``"validation"`` or ``"test"``.
+        tokenizer: ``None`` for the task's default BPE tokenizer, or a Hugging Face tokenizer (name, path,
+            instance).
+        max_prompt_tokens: ``P``, the prompt cells of an observation.
+        max_new_tokens: ``T``, the response cells; an episode ends after ``T`` tokens at the latest.
+        reward_mode: ``"sparse"`` or ``"dense"``.
+        reward: ``"task"`` (the task's scorer) or ``"token_bleu"``.
+        info_metrics: Compute every metric of the task for the final info.
+        **task_kwargs: Passed to the task (with a task name only).
+    """
+
+    def __init__(self, task: str | Task = "translate", *, split: str = "train", tokenizer: Any = None,
+                 max_prompt_tokens: int = 80, max_new_tokens: int = 64, reward_mode: str = "sparse",
+                 reward: str = "task", info_metrics: bool = True, **task_kwargs: Any) -> None:
+        if reward_mode not in REWARD_MODES:
+            raise InvalidArgumentError(
+                f"Unknown reward_mode {reward_mode!r}. {suggest(str(reward_mode), REWARD_MODES)}"
+            )
+        if reward not in REWARDS:
+            raise InvalidArgumentError(f"Unknown reward {reward!r}. {suggest(str(reward), REWARDS)}")
+        self.max_prompt_tokens = check_int("max_prompt_tokens", max_prompt_tokens)
+        self.max_new_tokens = check_int("max_new_tokens", max_new_tokens)
+        if isinstance(task, Task):
+            if task_kwargs:
+                raise InvalidArgumentError(
+                    f"Task keyword arguments {sorted(task_kwargs)} were given with a Task instance; "
+                    "configure the instance instead."
+                )
+            self.task = task
+        else:
+            self.task = make_task(task, **task_kwargs)
+        self.split = check_split(split, self.task.splits)
+        self.reward_mode, self.reward, self.info_metrics = reward_mode, reward, bool(info_metrics)
+        self.tokenizer = load_tokenizer(tokenizer, self.task)
+        self.vocab_size = len(self.tokenizer)
+        self.eos_token_id = int(self.tokenizer.eos_token_id)
+        pad = self.tokenizer.pad_token_id
+        self.pad_token_id = int(pad if pad is not None else self.eos_token_id)
+        self.examples: Sequence[Example] = self.task.examples(self.split)
+        self._warned_truncation = False
+
+    # -- prompts -----------------------------------------------------------------------------------------
+
+    def prompt_ids(self, example: Example) -> np.ndarray:
+        """The prompt's token ids: BOS (when the tokenizer has one), then the prompt, its last ``P`` kept."""
+        ids = self.tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
+        if self.tokenizer.bos_token_id is not None:
+            ids = [self.tokenizer.bos_token_id, *ids]
+        P = self.max_prompt_tokens
+        if len(ids) > P:
+            if not self._warned_truncation:
+                warnings.warn(
+                    f"Prompt of example {example.id!r} has {len(ids)} tokens > max_prompt_tokens={P}; keeping the "
+                    f"last {P}. Raise max_prompt_tokens to keep whole prompts.",
+                    stacklevel=3,
+                )
+                self._warned_truncation = True
+            ids = ids[-P:]
+        return np.asarray(ids, dtype=np.int64)
+
+    def place_prompt(self, prompt: np.ndarray, input_ids: np.ndarray, attention_mask: np.ndarray) -> None:
+        """Write a fresh observation into ``[..., P + T]`` buffers: the prompt left-padded, an empty response."""
+        P = self.max_prompt_tokens
+        input_ids[..., :] = self.pad_token_id
+        attention_mask[..., :] = 0
+        input_ids[..., P - len(prompt) : P] = prompt
+        attention_mask[..., P - len(prompt) : P] = 1
+
+    def prompt_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every example's prompt placed: ``input_ids`` and ``attention_mask``, ``[E, P]`` each."""
+        E, P = len(self.examples), self.max_prompt_tokens
+        ids = np.empty((E, P), dtype=np.int64)
+        mask = np.empty((E, P), dtype=np.int64)
+        for i, example in enumerate(self.examples):
+            self.place_prompt(self.prompt_ids(example), ids[i], mask[i])
+        return ids, mask
+
+    # -- references --------------------------------------------------------------------------------------
+
+    def reference_ids(self, reference: str) -> list[int]:
+        """A reference's token ids, cut to ``T - 1`` so that EOS still fits (no EOS)."""
+        ids = self.tokenizer(reference, add_special_tokens=False)["input_ids"]
+        return list(ids[: self.max_new_tokens - 1])
+
+    def reference_actions(self, reference: str) -> list[int]:
+        """The actions that spell ``reference``: its token ids, then EOS (the oracle's episode)."""
+        return [*self.reference_ids(reference), self.eos_token_id]
+
+    def reference_table(self) -> np.ndarray:
+        """``[E, K, T - 1]`` reference token ids of every example (no EOS), -1 padded (K: most references)."""
+        K = max(len(ex.references) for ex in self.examples)
+        table = np.full((len(self.examples), K, self.max_new_tokens - 1), -1, dtype=np.int64)
+        for i, example in enumerate(self.examples):
+            for k, reference in enumerate(example.references):
+                ids = self.reference_ids(reference)
+                table[i, k, : len(ids)] = ids
+        return table
+
+    def reference_responses(self, references: Any) -> tuple[Any, Any]:
+        """Rows of :meth:`reference_table` (``[B, T - 1]`` tensors) as full responses: tokens, EOS, then padding.
+
+        Returns ``(tokens, mask)``, ``[B, T]`` each, on the references' device: what the oracle plays and what
+        SFT is taught.
+        """
+        import torch
+
+        T = self.max_new_tokens
+        length = (references >= 0).sum(1)
+        tokens = torch.full((len(references), T), self.pad_token_id, dtype=torch.long, device=references.device)
+        tokens[:, : T - 1] = torch.where(references >= 0, references, self.pad_token_id)
+        tokens[torch.arange(len(references), device=references.device), length] = self.eos_token_id
+        mask = (torch.arange(T, device=references.device)[None, :] <= length[:, None]).long()
+        return tokens, mask
+
+    # -- the episode's end -------------------------------------------------------------------------------
+
+    def ended(self, token: Any, num_generated: Any) -> Any:
+        """Whether an episode ends with ``token`` after ``num_generated`` tokens (it included): EOS or the cap.
+
+        Works on Python ints, numpy arrays and tensors alike.
+        """
+        return (token == self.eos_token_id) | (num_generated >= self.max_new_tokens)
+
+    def example_index(self, index: Any, rows: int | None = None) -> Any:
+        """Check a reset's ``example_index`` option: one int (``rows=None``) or ``rows`` ints in ``[0, E)``."""
+        E = len(self.examples)
+        array = np.asarray(index.detach().cpu() if hasattr(index, "detach") else index)
+        if rows is None:
+            ok = array.shape == () and array.dtype.kind in "iu" and not isinstance(index, bool) and 0 <= array < E
+            wanted = f"an int in [0, {E})"
+        else:
+            ok = array.shape == (rows,) and array.dtype.kind in "iu" and bool(((array >= 0) & (array < E)).all())
+            wanted = f"{rows} ints in [0, {E})"
+        if not ok:
+            raise InvalidArgumentError(
+                f"Expected options['example_index'] to be {wanted} (the {self.split} split's examples"
+                f"{', one per row' if rows is not None else ''}), got {index!r} ({type(index).__name__})."
+            )
+        return int(array) if rows is None else array.astype(np.int64)
+
+    # -- scores and the final info -----------------------------------------------------------------------
+
+    def score(self, responses: Sequence[str], examples: Sequence[Example],
+              score: Callable[[Sequence[str], Sequence[Example]], Any] | None = None,
+              metrics: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The task's reward scores of ``responses`` and, with ``metrics`` and ``info_metrics``, every metric.
+
+        The reward goes through ``Task.score`` (or ``score``, a drop-in for it such as the vector env's worker
+        pool). When the reward's scorer is one of the metrics and the task does not override ``Task.score``, it
+        is computed once.
+        """
+        values = self.metrics(responses, examples) if metrics is not False else {}
+        name = self.task.scorer.name
+        if (name in values and self.task.metric_scorers.get(name) is self.task.scorer
+                and type(self.task).score is Task.score):
+            return values[name], values
+        scorer = score if score is not None else self.task.score
+        return np.asarray(scorer(responses, examples), dtype=np.float64), values
+
+    def metrics(self, responses: Sequence[str], examples: Sequence[Example]) -> dict[str, np.ndarray]:
+        """Every metric of the task for each response, ``{name: float64 array}``, if ``info_metrics`` (else {})."""
+        if not self.info_metrics:
+            return {}
+        return {name: np.asarray(v, dtype=np.float64) for name, v in self.task.metrics(responses, examples).items()}
+
+    def final_info(self, index: int, response: str, score: float, num_tokens: int,
+                   metrics: dict[str, Any]) -> dict[str, Any]:
+        """The ``info`` of a finished episode on example ``index`` (the keys of :data:`FINAL_INFO_KEYS`)."""
+        example = self.examples[index]
+        return {
+            "response": response,
+            "score": float(score),
+            "metrics": {name: float(value) for name, value in metrics.items()},
+            "references": list(example.references),
+            "example_id": example.id,
+            "example_index": int(index),
+            "prompt": example.prompt,
+            "num_tokens": int(num_tokens),
+            **self.task.episode_info(response, example),
+        }
+
+    def text_info(self, num_rows: int, rows: np.ndarray, indices: np.ndarray, responses: Sequence[str],
+                  metrics: dict[str, np.ndarray]) -> dict[str, Any]:
+        """The non-numeric final-info entries of a vector env's finished ``rows`` (on examples ``indices``).
+
+        Object arrays over all ``num_rows`` rows (None where no episode ended), ``metrics`` a dict of float
+        arrays (0 elsewhere), and the task's :meth:`~textgym.tasks.base.Task.episode_info` entries: with
+        :data:`NUMERIC_INFO_KEYS`, the keys of :meth:`final_info`.
+        """
+        out: dict[str, Any] = {key: np.full(num_rows, None, dtype=object)
+                               for key in ("response", "references", "example_id", "prompt")}
+        out["metrics"] = {name: np.zeros(num_rows) for name in metrics}
+        examples = [self.examples[int(i)] for i in indices]
+        for key, values in (("response", list(responses)), ("example_id", [ex.id for ex in examples]),
+                            ("prompt", [ex.prompt for ex in examples])):
+            out[key][rows] = values
+        for row, example in zip(rows.tolist(), examples, strict=True):
+            out["references"][row] = list(example.references)
+        for name, value in metrics.items():
+            out["metrics"][name][rows] = value
+        if type(self.task).episode_info is not Task.episode_info:  # per-row task entries (the code task's outcome)
+            for row, response, example in zip(rows.tolist(), responses, examples, strict=True):
+                for key, value in self.task.episode_info(response, example).items():
+                    out.setdefault(key, np.full(num_rows, None, dtype=object))[row] = value
+        return out
