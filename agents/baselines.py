@@ -76,10 +76,9 @@ class ReferenceAgent:
         envs = self.env
         mask = torch.as_tensor(np.asarray(observation["attention_mask"]))[:, envs.max_prompt_tokens :]
         position = mask.sum(1).to(envs.example_index.device)
-        reference = envs.reference_ids[envs.example_index, 0]  # [N, T-1], -1 padded
-        padded = torch.nn.functional.pad(reference, (0, 1), value=-1)
-        token = padded.gather(1, position.clamp(max=padded.shape[1] - 1)[:, None])[:, 0]
-        return torch.where(token >= 0, token, envs.eos_token_id).cpu().numpy()
+        # the canonical reference as the episode spells it: its tokens, EOS, then padding
+        tokens, _ = envs.episode.reference_responses(envs.reference_ids[envs.example_index, 0])
+        return tokens.gather(1, position.clamp(max=tokens.shape[1] - 1)[:, None])[:, 0].cpu().numpy()
 
 
 class GreedyAgent:
@@ -97,8 +96,11 @@ class GreedyAgent:
     """
 
     def __init__(self, model: Any, max_prompt_tokens: int | None = None) -> None:
+        from agents.rollout import Decoder
+
         self.model = model
         self.max_prompt_tokens = max_prompt_tokens
+        self._decoder = Decoder(model)
         self._state: tuple[Any, ...] | None = None
 
     def predict(self, observation: dict[str, Any], state: Any = None, episode_start: Any = None,
@@ -124,22 +126,19 @@ class GreedyAgent:
         P = int(self.max_prompt_tokens)  # type: ignore[arg-type]
         length = mask[:, P:].sum(1)
         if not bool(length.any()):  # fresh episodes: run the prompts once
-            step = self.model.prefill(ids[:, :P], mask[:, :P])
-            actions = step.logits.argmax(-1)
-            self._state = (ids[:, :P].clone(), length, mask[:, :P], step.cache, actions)
+            actions = self._decoder.start(ids[:, :P], mask[:, :P]).logits.argmax(-1)
+            self._state = (ids[:, :P].clone(), length, actions)
             return actions
         if self._state is not None:
-            prompt, previous, attention, cache, chosen = self._state
+            prompt, previous, chosen = self._state
             advanced = length == previous + 1
             rows = torch.arange(len(ids), device=ids.device)
             continued = (prompt.shape == ids[:, :P].shape and bool((advanced | (length == previous)).all())
                          and torch.equal(prompt, ids[:, :P])
                          and bool((ids[rows, (P + previous).clamp(max=ids.shape[1] - 1)] == chosen)[advanced].all()))
             if continued:  # rows that did not advance are finished: their (ignored) answer costs nothing extra
-                attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=1)
-                step = self.model.decode(chosen, attention, cache)
-                actions = step.logits.argmax(-1)
-                self._state = (prompt, length, attention, step.cache, actions)
+                actions = self._decoder.advance(chosen).logits.argmax(-1)
+                self._state = (prompt, length, actions)
                 return actions
         self._state = None
         return self.model.next_token(ids, mask).logits.argmax(-1)

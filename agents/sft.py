@@ -13,11 +13,11 @@ import torch
 import torch.nn.functional as F
 
 from agents.policy import TransformerPolicy
-from agents.ppo.rollout import collect_rollout
+from agents.rollout import response_forward
 from textgym.error import InvalidArgumentError, check_int
 from textgym.vector.torch_env import TextGenVectorEnv
 
-__all__ = ["SFT", "SFTConfig", "evaluate", "sft_batch", "train_sft"]
+__all__ = ["SFT", "SFTConfig", "sft_batch", "train_sft"]
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,7 @@ class SFTConfig:
 
 def sft_batch(envs: TextGenVectorEnv, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``input_ids``, ``attention_mask`` and the response ``labels`` (-100 elsewhere) for examples ``index``."""
-    T = envs.max_new_tokens
-    reference = envs.reference_ids[index, 0]  # [B, T-1], canonical reference, -1 padded
-    length = (reference >= 0).sum(1)
-    response = torch.full((len(index), T), envs.pad_token_id, dtype=torch.long, device=reference.device)
-    response[:, : T - 1] = torch.where(reference >= 0, reference, envs.pad_token_id)
-    response[torch.arange(len(index)), length] = envs.eos_token_id
-    response_mask = (torch.arange(T, device=reference.device)[None, :] <= length[:, None]).long()
+    response, response_mask = envs.episode.reference_responses(envs.reference_ids[index, 0])  # canonical reference
     input_ids = torch.cat([envs.prompt_ids[index], response], dim=1)
     attention = torch.cat([envs.prompt_mask[index], response_mask], dim=1)
     labels = torch.where(response_mask.bool(), response, -100)
@@ -83,7 +77,8 @@ class SFT:
         envs, P = self.envs, self.envs.max_prompt_tokens
         index = torch.randint(len(envs.examples), (self.config.batch_size,), generator=self.generator).to(envs.device)
         input_ids, attention, labels = sft_batch(envs, index)
-        logits = self.policy(input_ids, attention).logits[:, P - 1 : -1]
+        logits = response_forward(self.policy, input_ids[:, :P], attention[:, :P], input_ids[:, P:],
+                                  attention[:, P:]).logits
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
         self.optimizer.zero_grad()
         loss.backward()
@@ -119,35 +114,10 @@ def train_sft(policy: TransformerPolicy, envs: TextGenVectorEnv, config: SFTConf
     return SFT(policy, envs, config).train_steps()
 
 
-def evaluate(policy: TransformerPolicy, envs: TextGenVectorEnv, episodes: int | str | None = None,
-             seed: int = 0) -> float:
-    """Mean final score of greedy decoding.
-
-    Args:
-        policy: The policy, decoded greedily.
-        envs: A ``TextGenVectorEnv`` with ``autoreset_mode=DISABLED`` on the split to score.
-        episodes: ``None`` (one batch of ``num_envs`` episodes on examples drawn with ``seed``), a positive int
-            (that many drawn episodes), or ``"all"``: every example of the split exactly once, in order, which
-            removes the draw's noise from comparisons between checkpoints.
-        seed: Seed of the draw (with ``"all"``: only seeds the env, so that no draw touches torch's global
-            generator; evaluating never moves the random stream a training run continues with).
-    """
-    if episodes == "all":
-        envs.reset(seed=seed)
-        num_examples, N = len(envs.examples), envs.num_envs
-        scores: list[float] = []
-        for start in range(0, num_examples, N):
-            index = torch.arange(start, start + N) % num_examples
-            rollout = collect_rollout(policy, envs, deterministic=True, options={"example_index": index})
-            scores += rollout.returns.tolist()[: num_examples - start]
-        return float(sum(scores) / num_examples)
-    if episodes is None:
-        episodes = envs.num_envs
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise InvalidArgumentError(f"Expected episodes to be a positive int, 'all' or None, got {episodes!r}.")
-    envs.reset(seed=seed)
-    scores = []
-    while len(scores) < episodes:
-        rollout = collect_rollout(policy, envs, deterministic=True)
-        scores += rollout.returns.tolist()
-    return float(sum(scores[:episodes]) / episodes)
+def __getattr__(name: str) -> object:
+    if name == "evaluate":  # moved in issue 13: one evaluation loop for every caller
+        raise AttributeError(
+            "agents.sft.evaluate moved: use agents.evaluation.evaluate(policy, envs, episodes).mean_reward "
+            "(it plays the first `episodes` examples of the split in order; 'all' as before)."
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -36,3 +36,4 @@ def test_readme_outside_agent_example_plugs_into_the_leaderboard(tmp_path, monke
     assert a2c["budget"]["trained_tokens"] >= suite.tasks[0].budget.rl_tokens and len(a2c["curve"]) == 3
     assert first["curve"] == [] and first["mean_reward"] < 0.2
     assert "my_agents:first_token" in (tmp_path / "out" / "leaderboard.md").read_text()
+

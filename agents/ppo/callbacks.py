@@ -85,12 +85,13 @@ class CheckpointCallback(BaseCallback):
 class EvalCallback(BaseCallback):
     """Every ``eval_freq`` updates, score greedy decoding on ``eval_env`` (e.g. the validation split).
 
-    ``n_eval_episodes`` is passed to :func:`agents.sft.evaluate` (``"all"``: every example of the split once).
+    ``n_eval_episodes`` is passed to :func:`agents.evaluation.evaluate`: ``"all"`` (default) every example of the
+    split once, an int the first that many.
     Adds ``eval/mean_reward`` to the update's statistics, keeps ``best_mean_reward`` and, with
     ``best_model_save_path``, saves the best model there.
     """
 
-    def __init__(self, eval_env: TextGenVectorEnv, eval_freq: int = 10, n_eval_episodes: int | str | None = None,
+    def __init__(self, eval_env: TextGenVectorEnv, eval_freq: int = 10, n_eval_episodes: int | str = "all",
                  best_model_save_path: str | os.PathLike[str] | None = None) -> None:
         super().__init__()
         check_int("eval_freq", eval_freq, unit=" (updates)")
@@ -101,11 +102,11 @@ class EvalCallback(BaseCallback):
 
     def on_update(self, stats: dict[str, float]) -> bool:
         """Evaluate on every ``eval_freq``-th update."""
-        from agents.sft import evaluate
+        from agents.evaluation import evaluate
 
         if self.n_calls % self.eval_freq or self.model is None:
             return True
-        mean = evaluate(self.model.policy, self.eval_env, self.n_eval_episodes)
+        mean = evaluate(self.model.policy, self.eval_env, self.n_eval_episodes).mean_reward
         stats["eval/mean_reward"] = mean
         self.evaluations.append((self.model.num_timesteps, mean))
         if mean > self.best_mean_reward:

@@ -38,7 +38,7 @@ from agents.ppo.advantages import compute_gae, leave_one_out_baselines, self_cri
 from agents.ppo.callbacks import as_callback
 from agents.ppo.config import PPOConfig
 from agents.ppo.loss import approx_kl, clipped_surrogate_loss, clipped_value_loss, masked_mean
-from agents.ppo.rollout import Rollout, collect_rollout, sequence_logprobs
+from agents.rollout import Rollout, collect_rollout, sequence_logprobs
 from agents.sft import SFTConfig, train_sft
 from textgym.error import InvalidArgumentError, MissingDependencyError, check_int
 from textgym.vector.torch_env import TextGenVectorEnv

@@ -168,7 +168,8 @@ def test_evaluation_scores_the_corpus_with_sacrebleu_itself():
     assert random.scores["bleu"] == pytest.approx(sacrebleu.corpus_bleu(random.responses, refs).score, abs=1e-9)
     assert random.signatures["chrf"].startswith("nrefs:var|case:mixed|eff:yes|nc:6|nw:0")
     assert 0 < random.scores["chrf"] < 30 and random.tokens > 20
-    with pytest.raises(InvalidArgumentError, match=r"Expected episodes in 1..24 \(the test split's size\), got 25"):
+    too_many = r"Expected episodes to be an int in 1..24 \(the test split's size\), got 25"
+    with pytest.raises(InvalidArgumentError, match=too_many):
         evaluate_agent(make_agent("random", context), envs, 25, ["chrf"])
     with pytest.raises(InvalidArgumentError, match=r"Metric\(s\) \['pass@1'\] not available for the 'translate' task"):
         evaluate_agent(make_agent("random", context), envs, 4, ["pass@1"])

@@ -1,20 +1,21 @@
 """The ``textgym`` command: evaluate baseline agents, show examples, train a model (SFT then PPO).
 
-``textgym evaluate`` plays whole episodes with each agent on a split and prints corpus-level sacreBLEU
-figures (with their signatures), the mean episode reward and env steps per second. ``textgym train``
-warm-starts a small transformer on the references, then trains it with PPO, and prints the validation
-score before SFT, after SFT and after PPO, and where the checkpoint went.
+``textgym evaluate`` plays whole episodes with each agent on a split and prints the task's corpus metrics
+(sacreBLEU figures with their signatures, pass@1, ...), the mean episode reward and env steps per second.
+``textgym train`` warm-starts a small transformer on the references, then trains it with PPO, and prints the
+validation score before SFT, after SFT and after PPO, and where the checkpoint went.
+
+It lives with the agents (the console script ``textgym`` points here; ``python -m agents`` runs it too), so the
+``textgym`` package, the environment library, imports nothing from ``agents``.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
 import textgym  # noqa: F401 - registers the ids
 from textgym.error import InvalidArgumentError, check_int, suggest
@@ -22,64 +23,55 @@ from textgym.error import InvalidArgumentError, check_int, suggest
 __all__ = ["evaluate", "main", "train"]
 
 AGENTS = ("random", "reference")
+_LABELS = {"bleu": "BLEU", "chrf": "chrF", "chrf++": "chrF++", "ter": "TER"}
 
 
-def _make_agent(name: str, env: gym.Env, seed: int) -> Any:
+def _make_agent(name: str, envs: Any, seed: int) -> Any:
     from agents import RandomAgent, ReferenceAgent
 
     if name == "random":
-        return RandomAgent(env.action_space, seed=seed)  # type: ignore[arg-type]
+        return RandomAgent(envs.single_action_space, seed=seed)
     if name == "reference":
-        return ReferenceAgent(env)
+        return ReferenceAgent(envs)
     raise InvalidArgumentError(f"Unknown agent {name!r}. {suggest(name, AGENTS)}")
 
 
 def evaluate(env_id: str, agent_name: str, episodes: int, split: str = "validation", seed: int = 0,
              **env_kwargs: Any) -> dict[str, Any]:
-    """Play ``episodes`` episodes (examples 0..episodes-1 of ``split``) and return corpus metrics.
+    """Play the first ``episodes`` examples of ``split`` and return every corpus metric of the task.
 
     Returns:
         ``{"agent", "episodes", "mean_reward", "steps_per_second", "corpus": {metric: (value, signature)}}``.
     """
-    env = gym.make(env_id, split=split, **env_kwargs)
-    agent = _make_agent(agent_name, env, seed)
-    task = env.unwrapped.task  # type: ignore[attr-defined]
-    num_examples = len(task.examples(split))
-    if not 1 <= episodes <= num_examples:
-        raise InvalidArgumentError(
-            f"Expected episodes in 1..{num_examples} (the {split} split's size), got {episodes}."
-        )
-    responses, examples, rewards, steps = [], [], [], 0
-    start = time.perf_counter()
-    for index in range(episodes):
-        obs, _ = env.reset(seed=seed + index if index == 0 else None, options={"example_index": index})
-        total, terminated = 0.0, False
-        while not terminated:
-            action, _ = agent.predict(obs)
-            obs, reward, terminated, _, info = env.step(action)
-            total += float(reward)
-            steps += 1
-        responses.append(info["response"])
-        examples.append(env.unwrapped.example)  # type: ignore[attr-defined]
-        rewards.append(total)
-    elapsed = time.perf_counter() - start
-    corpus = {name: scorer.corpus_score(responses, examples) for name, scorer in task.metric_scorers.items()}
+    from agents.evaluation import evaluate as play
+
+    num_envs = min(max(episodes, 1), 64) if isinstance(episodes, int) else 64
+    envs = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode="Disabled", split=split, **env_kwargs)
+    try:
+        agent = _make_agent(agent_name, envs, seed)
+        metrics = list(envs.unwrapped.task.metric_scorers)  # type: ignore[attr-defined]
+        result = play(agent, envs, episodes, metrics, seed=seed)  # type: ignore[arg-type]
+    finally:
+        envs.close()
     return {
         "agent": agent_name,
-        "episodes": episodes,
-        "mean_reward": float(np.mean(rewards)),
-        "steps_per_second": steps / elapsed,
-        "corpus": {name: (c.raw, c.signature) for name, c in corpus.items()},
+        "episodes": result.episodes,
+        "mean_reward": result.mean_reward,
+        "steps_per_second": result.tokens / result.seconds,
+        "corpus": {name: (result.scores[name], result.signatures[name]) for name in metrics},
     }
 
 
 def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int = 1000, ppo_updates: int = 100,
           out: str = "textgym-run", seed: int = 0, learning_rate: float = 3e-5, **env_kwargs: Any) -> dict[str, Any]:
     """SFT then PPO on ``env_id``; returns the validation scores and the checkpoint folder."""
+    from agents.evaluation import evaluate as play
     from agents.ppo.callbacks import BaseCallback
     from agents.ppo.ppo import PPO
     from agents.sft import SFTConfig
-    from agents.sft import evaluate as evaluate_greedy
+
+    def evaluate_greedy(policy: Any, envs: Any, episodes: str) -> float:
+        return play(policy, envs, episodes).mean_reward
 
     for name, value in (("num_envs", num_envs), ("sft_steps", sft_steps), ("ppo_updates", ppo_updates)):
         check_int(name, value)
@@ -172,16 +164,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"    -> {ref}")
         return 0
     print(f"{args.env} {env_kwargs or ''} split={args.split} episodes={args.episodes}")
-    print(f"{'agent':<10} {'reward':>7} {'BLEU':>6} {'chrF':>6} {'chrF++':>6} {'TER':>6} {'steps/s':>9}")
-    signatures = {}
-    for name in args.agents:
+    signatures: dict[str, str] = {}
+    for i, name in enumerate(args.agents):
         result = evaluate(args.env, name, args.episodes, args.split, args.seed, **env_kwargs)
-        c = result["corpus"]
-        signatures = {k: v[1] for k, v in c.items()}
-        print(f"{name:<10} {result['mean_reward']:>7.3f} {c['bleu'][0]:>6.1f} {c['chrf'][0]:>6.1f} "
-              f"{c['chrf++'][0]:>6.1f} {c['ter'][0]:>6.1f} {result['steps_per_second']:>9.0f}")
+        corpus = result["corpus"]  # the task's own metrics: sacreBLEU's for translation, pass@1 for code, ...
+        if i == 0:
+            print(f"{'agent':<10} {'reward':>7} " + " ".join(f"{_LABELS.get(m, m):>6}" for m in corpus)
+                  + f" {'steps/s':>9}")
+        signatures = {k: v[1] for k, v in corpus.items()}
+        print(f"{name:<10} {result['mean_reward']:>7.3f} " + " ".join(f"{v[0]:>6.1f}" for v in corpus.values())
+              + f" {result['steps_per_second']:>9.0f}")
     for metric, signature in signatures.items():
-        print(f"sacreBLEU {metric}: {signature}")
+        print(f"{metric}: {signature}")
     return 0
 
 

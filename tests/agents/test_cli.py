@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from textgym.cli import evaluate, main
+from agents.cli import evaluate, main
 from textgym.error import InvalidArgumentError
 
 
@@ -19,13 +19,22 @@ def test_evaluate_reference_and_random():
 def test_main_prints_table_and_signatures(capsys):
     assert main(["evaluate", "--episodes", "5", "--env-kwarg", "target_lang=fr", "--env-kwarg", "difficulty=3"]) == 0
     out = capsys.readouterr().out
-    assert "reference    1.000  100.0  100.0  100.0    0.0" in out and "sacreBLEU chrf: nrefs:" in out
+    assert "reference    1.000  100.0  100.0  100.0    0.0" in out and "chrf: nrefs:" in out
     assert main(["show", "--num", "2"]) == 0
     assert "[train/0]" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(("env_id", "metrics"), [("TextGen-Dialogue-v0", ["chrf", "bleu", "slot"]),
+                                                  ("TextGen-Code-v0", ["pass_rate", "pass"])])
+def test_evaluate_reports_each_task_its_own_metrics(env_id, metrics):
+    """``textgym evaluate --env`` on dialogue and code (they crashed on the translation-only columns)."""
+    result = evaluate(env_id, "reference", episodes=6, num_examples={"train": 20, "validation": 6, "test": 6})
+    assert list(result["corpus"]) == metrics and result["mean_reward"] == 1.0
+    assert all(value == pytest.approx(100.0) for value, _ in result["corpus"].values())
+
+
 def test_bad_cli_input():
-    expected = r"Expected episodes in 1..500 \(the validation split's size\), got 0"
+    expected = r"Expected episodes to be an int in 1..500 \(the validation split's size\), got 0"
     with pytest.raises(InvalidArgumentError, match=expected):
         evaluate("TextGen-Translate-v0", "reference", episodes=0)
     with pytest.raises(InvalidArgumentError, match=r"Expected --env-kwarg KEY=VALUE, got 'difficulty'"):
@@ -49,7 +58,7 @@ def test_train_runs_sft_then_ppo_and_saves(tmp_path, capsys):
 
 
 def test_train_rejects_bad_budgets():
-    from textgym.cli import train
+    from agents.cli import train
 
     with pytest.raises(InvalidArgumentError, match=r"Expected sft_steps to be a positive int, got 0"):
         train("TextGen-Translate-v0", sft_steps=0)

@@ -8,7 +8,7 @@ import torch
 
 import textgym  # noqa: F401
 from agents.policy import TransformerPolicy
-from agents.ppo.rollout import collect_rollout, sequence_logprobs
+from agents.rollout import collect_rollout, sequence_logprobs
 from textgym.error import InvalidArgumentError
 
 KW = {"num_examples": {"train": 40}, "max_new_tokens": 12, "difficulty": 1}

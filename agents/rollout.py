@@ -1,0 +1,139 @@
+"""Decoding with a policy, written once: cached prefill/decode, rollouts on the device, teacher-forced scoring.
+
+- :class:`Decoder`: one prefill of a batch of left-padded prompts, then one cached decode per token. Used by
+  :func:`collect_rollout` and by :class:`~agents.baselines.GreedyAgent` (so by evaluation and the leaderboard).
+- :func:`collect_rollout`: drives a :class:`~textgym.vector.torch_env.TextGenVectorEnv` in ``DISABLED`` autoreset
+  mode as one batch of ``num_envs`` episodes, sampling on the device: finished rows are frozen by the env and
+  masked out here. Per step it keeps the token, its log-prob and the value estimate, not the prefix (DESIGN §6).
+- :func:`response_forward`: the teacher-forced forward over prompt + response whose outputs at positions
+  ``P - 1 .. P + T - 2`` predict the ``T`` response tokens (PPO's re-scoring and SFT's loss read exactly these).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from gymnasium.vector import AutoresetMode
+
+from agents.policy import PolicyOutput, TransformerPolicy
+from textgym.error import InvalidArgumentError
+from textgym.vector.torch_env import TextGenVectorEnv
+
+__all__ = ["Decoder", "Rollout", "collect_rollout", "response_forward", "sequence_logprobs"]
+
+
+class Decoder:
+    """Cached decoding of one batch: :meth:`start` runs the prompts once, :meth:`advance` feeds one token per row.
+
+    Args:
+        policy: The policy whose KV cache is kept.
+    """
+
+    def __init__(self, policy: TransformerPolicy) -> None:
+        self.policy = policy
+        self._attention: torch.Tensor | None = None
+        self._cache: object = None
+
+    def start(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> PolicyOutput:
+        """Prefill left-padded prompts ``[B, P]``: logits ``[B, V]`` and values ``[B]`` for the first token."""
+        step = self.policy.prefill(prompt_ids, prompt_mask)
+        self._attention, self._cache = prompt_mask, step.cache
+        return step
+
+    def advance(self, tokens: torch.Tensor) -> PolicyOutput:
+        """Append ``tokens`` ``[B]`` (one per row) and return the next logits and values."""
+        if self._attention is None:
+            raise InvalidArgumentError("Decoder.advance() before start(); start it on the prompts first.")
+        self._attention = torch.cat([self._attention, torch.ones_like(self._attention[:, :1])], dim=1)
+        step = self.policy.decode(tokens, self._attention, self._cache)
+        self._cache = step.cache
+        return step
+
+
+@dataclass
+class Rollout:
+    """A batch of finished episodes; every ``[N, T]`` tensor is aligned with ``mask`` (1 = a generated token)."""
+
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """Tokens generated per episode (EOS included)."""
+        return self.mask.sum(1)
+
+    @property
+    def returns(self) -> torch.Tensor:
+        """Undiscounted env return per episode (the final score with sparse or dense rewards)."""
+        return (self.rewards * self.mask).sum(1)
+
+
+@torch.no_grad()
+def collect_rollout(policy: TransformerPolicy, envs: TextGenVectorEnv, generator: torch.Generator | None = None,
+                    deterministic: bool = False, options: dict | None = None) -> Rollout:
+    """Play one episode in every row of ``envs`` (reset here, with ``options``) with ``policy``.
+
+    Sampling uses ``generator``; ``deterministic`` takes the argmax. ``options={"example_index": idx}`` replays
+    chosen examples (the env's draw sequence does not advance).
+    """
+    if not isinstance(envs, TextGenVectorEnv) or envs.autoreset_mode != AutoresetMode.DISABLED:
+        raise InvalidArgumentError(
+            "Rollouts need a TextGenVectorEnv with autoreset_mode=DISABLED (gym.make_vec(id, num_envs=..., "
+            f"autoreset_mode='Disabled')), got {envs!r}."
+        )
+    obs, _ = envs.reset(options=options)
+    P, T, N = envs.max_prompt_tokens, envs.max_new_tokens, envs.num_envs
+    prompt_ids, prompt_mask = obs["input_ids"][:, :P], obs["attention_mask"][:, :P]
+    device = prompt_ids.device
+    tokens = torch.full((N, T), envs.pad_token_id, dtype=torch.long, device=device)
+    mask = torch.zeros((N, T), dtype=torch.long, device=device)
+    logprobs, values, rewards = (torch.zeros((N, T), device=device) for _ in range(3))
+    alive = torch.ones(N, dtype=torch.bool, device=device)
+    decoder = Decoder(policy)
+    step = decoder.start(prompt_ids, prompt_mask)
+    for t in range(T):
+        log_probs = step.logits.float().log_softmax(-1)
+        if deterministic:
+            action = log_probs.argmax(-1)
+        else:
+            action = torch.multinomial(log_probs.exp(), 1, generator=generator)[:, 0]
+        _, reward, terminated, _, _ = envs.step(action)
+        tokens[:, t] = torch.where(alive, action, tokens[:, t])
+        mask[:, t] = alive.long()
+        logprobs[:, t] = torch.where(alive, log_probs.gather(1, action[:, None])[:, 0], 0.0)
+        values[:, t] = torch.where(alive, step.values.float(), 0.0)
+        rewards[:, t] = torch.where(alive, reward.to(rewards.dtype), 0.0)
+        alive = alive & ~terminated
+        if t == T - 1 or not bool(alive.any()):  # one read of a bool per token: rows end at data-dependent steps
+            break
+        step = decoder.advance(action)
+    return Rollout(prompt_ids, prompt_mask, tokens, mask, logprobs, values, rewards)
+
+
+def response_forward(policy: TransformerPolicy, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                     tokens: torch.Tensor, mask: torch.Tensor) -> PolicyOutput:
+    """Teacher-forced forward over prompt ``[B, P]`` + response ``[B, T]``: outputs that predict the response.
+
+    Returns logits ``[B, T, V]`` and values ``[B, T]``: the prediction for response token ``t`` comes from
+    position ``P + t - 1`` (the prompt's last token for ``t = 0``).
+    """
+    P = prompt_ids.shape[1]
+    out = policy(torch.cat([prompt_ids, tokens], dim=1), torch.cat([prompt_mask, mask], dim=1))
+    return PolicyOutput(out.logits[:, P - 1 : -1], out.values[:, P - 1 : -1])
+
+
+def sequence_logprobs(policy: TransformerPolicy, rollout: Rollout, rows: slice | torch.Tensor = slice(None)
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One teacher-forced forward over whole sequences: log-probs ``[B, T]``, values ``[B, T]``, entropy ``[B, T]``."""
+    tokens, mask = rollout.tokens[rows], rollout.mask[rows]
+    out = response_forward(policy, rollout.prompt_ids[rows], rollout.prompt_mask[rows], tokens, mask)
+    log_probs = out.logits.float().log_softmax(-1)
+    chosen = log_probs.gather(2, tokens[:, :, None])[..., 0]
+    entropy = -(log_probs.exp() * log_probs).sum(-1)
+    return chosen * mask, out.values.float() * mask, entropy * mask
