@@ -1,9 +1,9 @@
 """An SB3 ``ActorCriticPolicy`` around :class:`agents.policy.TransformerPolicy`, for stock ``stable_baselines3.PPO``.
 
     from stable_baselines3 import PPO
-    from agents.sb3_policy import TransformerPolicy
+    from agents.sb3_policy import TransformerActorCriticPolicy
     from textgym.vector import SB3VecEnv
-    model = PPO(TransformerPolicy, SB3VecEnv(gym.make_vec("TextGen-Translate-v0", num_envs=8)),
+    model = PPO(TransformerActorCriticPolicy, SB3VecEnv(gym.make_vec("TextGen-Translate-v0", num_envs=8)),
                 policy_kwargs={"model": "tiny"})
 
 The transformer's LM head is the ``action_net`` and its value head the ``value_net``; ``ortho_init`` is off
@@ -21,22 +21,33 @@ from gymnasium import spaces
 from stable_baselines3.common.distributions import Distribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 
-from agents.policy import TransformerPolicy as TextPolicy
+from agents.policy import TransformerPolicy as LMWithValueHead
 from textgym.error import InvalidArgumentError
 
-__all__ = ["TransformerPolicy"]
+__all__ = ["TransformerActorCriticPolicy"]
 
 
-class TransformerPolicy(ActorCriticPolicy):
+def __getattr__(name: str) -> object:
+    if name == "TransformerPolicy":  # renamed: it shared its name with agents.policy.TransformerPolicy
+        raise AttributeError(
+            "agents.sb3_policy.TransformerPolicy was renamed TransformerActorCriticPolicy (agents.policy."
+            "TransformerPolicy is the LM + value head it wraps)."
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class TransformerActorCriticPolicy(ActorCriticPolicy):
     """Actor-critic over a causal LM. ``policy_kwargs``: ``model`` (``"tiny"``, a name/path or an instance)."""
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Any,
                  model: Any = "tiny", **kwargs: Any) -> None:
         if not isinstance(action_space, spaces.Discrete):
-            raise InvalidArgumentError(f"TransformerPolicy needs a Discrete action space, got {action_space}.")
+            raise InvalidArgumentError(
+                f"TransformerActorCriticPolicy needs a Discrete action space, got {action_space}."
+            )
         if not isinstance(observation_space, spaces.Dict) or "input_ids" not in observation_space.spaces:
             raise InvalidArgumentError(
-                "TransformerPolicy needs textgym's Dict(input_ids, attention_mask) observations, got "
+                "TransformerActorCriticPolicy needs textgym's Dict(input_ids, attention_mask) observations, got "
                 f"{observation_space}."
             )
         # a plain attribute: a PreTrainedModel instance cannot be set on a Module before Module.__init__
@@ -47,7 +58,7 @@ class TransformerPolicy(ActorCriticPolicy):
     def _build(self, lr_schedule: Any) -> None:
         length = self.observation_space["input_ids"].shape[0]  # type: ignore[index]
         num_actions = int(self.action_space.n)  # type: ignore[attr-defined]
-        self.transformer = TextPolicy(self._model_spec, num_actions, max_positions=length)
+        self.transformer = LMWithValueHead(self._model_spec, num_actions, max_positions=length)
         self.action_net = self.transformer.lm.get_output_embeddings()
         self.value_net = self.transformer.value_head
         self.optimizer = self.optimizer_class(  # type: ignore[call-arg]

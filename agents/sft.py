@@ -22,25 +22,26 @@ __all__ = ["SFT", "SFTConfig", "sft_batch", "train_sft"]
 
 @dataclass(frozen=True)
 class SFTConfig:
-    """Warm-start settings.
-
-    Attributes:
-        steps: Optimizer steps.
-        batch_size: Examples per step.
-        learning_rate: Adam step size.
-        seed: Seed of the example order.
-    """
+    """Warm-start settings; each field documented once."""
 
     steps: int = 300
+    """Optimizer steps (what :meth:`SFT.train_steps` runs by default)."""
     batch_size: int = 32
+    """Examples per step."""
     learning_rate: float = 1e-3
+    """Adam step size."""
+    max_grad_norm: float = 1.0
+    """Gradient norm clip."""
     seed: int = 0
+    """Seed of the example order."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
             check_int(f"SFTConfig.{name}", getattr(self, name))
-        if not self.learning_rate > 0:
-            raise InvalidArgumentError(f"Expected SFTConfig.learning_rate > 0, got {self.learning_rate!r}.")
+        for name in ("learning_rate", "max_grad_norm"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InvalidArgumentError(f"Expected SFTConfig.{name} > 0, got {value!r}.")
 
 
 def sft_batch(envs: TextGenVectorEnv, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -82,7 +83,7 @@ class SFT:
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
         self.optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
         self.num_timesteps += int((labels != -100).sum())
         self.losses.append(float(loss.detach()))

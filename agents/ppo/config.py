@@ -6,58 +6,65 @@ from dataclasses import dataclass
 
 from textgym.error import InvalidArgumentError, check_int
 
-__all__ = ["BASELINES", "PPOConfig"]
+__all__ = ["BASELINES", "REMOVED", "PPOConfig"]
 
 BASELINES = ("value", "greedy", "group")
+# removed fields -> what replaces them (a config that still names one gets this as its error)
+REMOVED = {"adaptive_kl": "the adaptive KL controller runs when kl_target is set (and target_kl now only stops "
+                          "epochs early, as in SB3): pass kl_target=... instead of adaptive_kl=True"}
 
 
 @dataclass(frozen=True)
 class PPOConfig:
-    """Hyper-parameters, named as in ``stable_baselines3.PPO`` so configs port over.
-
-    Attributes:
-        learning_rate: Adam step size.
-        n_steps: Episodes collected per env per rollout (each is up to ``max_new_tokens`` tokens).
-        batch_size: Episodes per minibatch; must divide ``n_steps * num_envs``.
-        n_epochs: Passes over each rollout.
-        gamma: Discount over tokens (1.0: the sequence score is what counts).
-        gae_lambda: GAE's lambda.
-        clip_range: PPO's epsilon for the probability ratio.
-        clip_range_vf: Clip of the value prediction around the old one (None: no clipping).
-        ent_coef: Entropy bonus weight.
-        vf_coef: Value loss weight.
-        max_grad_norm: Gradient norm clip.
-        target_kl: Stop an update's epochs early when the approximate KL exceeds ``1.5 * target_kl``, and the
-            target of the adaptive KL controller (None: neither).
-        kl_coef: Initial weight of the per-token KL penalty toward the frozen reference model.
-        adaptive_kl: Adapt ``kl_coef`` toward ``target_kl`` (Ziegler et al. 2019, section 2.2).
-        baseline: ``"value"``: GAE with the value head (as SB3). ``"greedy"``: self-critical (Rennie et al. 2017):
-            each rollout batch is replayed greedily on the same examples, and a token's advantage is its return to
-            go minus the greedy episode's score, scaled (not centred) per minibatch; it reinforces exactly the
-            samples that beat the model's own greedy output, which is what greedy evaluation measures.
-            ``"group"``: leave-one-out (RLOO, Kool et al. 2019; Ahmadian et al. 2024): each rollout plays every
-            example ``group_size`` times, and a sample's baseline is the mean score of the others on its example.
-        group_size: Samples per example with ``baseline="group"``; must divide ``num_envs``.
-        seed: Seed of torch and the envs.
-    """
+    """Hyper-parameters, named as in ``stable_baselines3.PPO`` so configs port over; each field documented once."""
 
     learning_rate: float = 3e-4
+    """Adam step size."""
     n_steps: int = 1
+    """Episodes collected per env per rollout (each is up to ``max_new_tokens`` tokens)."""
     batch_size: int = 16
+    """Episodes per minibatch; must divide ``n_steps * num_envs``."""
     n_epochs: int = 4
+    """Passes over each rollout."""
     gamma: float = 1.0
+    """Discount over tokens (1.0: the sequence score is what counts)."""
     gae_lambda: float = 0.95
+    """GAE's lambda."""
     clip_range: float = 0.2
+    """PPO's epsilon for the probability ratio."""
     clip_range_vf: float | None = None
+    """Clip of the value prediction around the old one (None: no clipping)."""
     ent_coef: float = 0.0
+    """Entropy bonus weight."""
     vf_coef: float = 0.5
+    """Value loss weight."""
     max_grad_norm: float = 0.5
+    """Gradient norm clip."""
     target_kl: float | None = None
+    """SB3's early stopping: the epochs of an update stop at the first minibatch whose approximate KL to the
+    rollout policy (per token, ``mean((r - 1) - log r)``) exceeds ``1.5 * target_kl``; that minibatch takes no
+    step. None: every epoch runs."""
     kl_coef: float = 0.05
-    adaptive_kl: bool = True
+    """Initial weight of the per-token KL penalty ``-kl_coef * (log pi - log pi_ref)`` toward the frozen
+    reference model."""
+    kl_target: float | None = None
+    """Target of the adaptive KL controller (Ziegler et al. 2019, section 2.2): the per-*sequence* KL to the
+    reference (summed over tokens, averaged over episodes) that ``kl_coef`` is steered toward. None: ``kl_coef``
+    stays fixed."""
+    kl_horizon: int = 10_000
+    """The controller's horizon in episodes: each update moves ``kl_coef`` by a factor
+    ``1 + clip(KL / kl_target - 1, -0.2, 0.2) * episodes / kl_horizon``."""
     baseline: str = "value"
+    """``"value"``: GAE with the value head (as SB3). ``"greedy"``: self-critical (Rennie et al. 2017): each
+    rollout batch is replayed greedily on the same examples, and a token's advantage is its return to go minus
+    the greedy episode's score, scaled (not centred) per minibatch; it reinforces exactly the samples that beat
+    the model's own greedy output, which is what greedy evaluation measures. ``"group"``: leave-one-out (RLOO,
+    Kool et al. 2019; Ahmadian et al. 2024): each rollout plays every example ``group_size`` times, and a
+    sample's baseline is the mean score of the others on its example."""
     group_size: int = 4
+    """Samples per example with ``baseline="group"``; must divide ``num_envs``."""
     seed: int | None = None
+    """Seed of torch, the envs, sampling and the minibatch order."""
 
     def __post_init__(self) -> None:
         if self.baseline not in BASELINES:
@@ -77,7 +84,9 @@ class PPOConfig:
         for name, value in (("ent_coef", self.ent_coef), ("vf_coef", self.vf_coef), ("kl_coef", self.kl_coef)):
             if value < 0:
                 raise InvalidArgumentError(f"Expected {name} >= 0, got {value!r}.")
-        for name, optional in (("clip_range_vf", self.clip_range_vf), ("target_kl", self.target_kl)):
+        check_int("kl_horizon", self.kl_horizon)
+        for name, optional in (("clip_range_vf", self.clip_range_vf), ("target_kl", self.target_kl),
+                               ("kl_target", self.kl_target)):
             if optional is not None and not optional > 0:
                 raise InvalidArgumentError(f"Expected {name} > 0 or None, got {optional!r}.")
 

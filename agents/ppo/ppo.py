@@ -9,7 +9,7 @@ One update: (1) roll out ``n_steps`` batches of ``num_envs`` episodes on the dev
 (2) score the sequences once under the frozen reference model (one teacher-forced forward per minibatch);
 (3) shape the rewards with the per-token KL penalty ``-kl_coef * (log pi - log pi_ref)``; (4) GAE over tokens;
 (5) ``n_epochs`` of minibatch updates of the clipped surrogate, value loss and entropy bonus, with gradient
-clipping and early stopping on ``target_kl``; (6) adapt ``kl_coef`` toward ``target_kl``.
+clipping and SB3's early stopping on ``target_kl``; (6) adapt ``kl_coef`` toward ``kl_target`` (if set).
 
 ``init="sft"`` warm-starts the policy on the references first (it then is the KL reference too). Callbacks in
 SB3's style (:mod:`agents.ppo.callbacks`: checkpoints, periodic evaluation on a validation env). Logs: stdout,
@@ -36,7 +36,7 @@ from agents.baselines import GreedyAgent
 from agents.policy import TransformerPolicy, batch_observation
 from agents.ppo.advantages import compute_gae, leave_one_out_baselines, self_critical_advantages
 from agents.ppo.callbacks import as_callback
-from agents.ppo.config import PPOConfig
+from agents.ppo.config import REMOVED, PPOConfig
 from agents.ppo.loss import approx_kl, clipped_surrogate_loss, clipped_value_loss, masked_mean
 from agents.rollout import Rollout, collect_rollout, sequence_logprobs
 from agents.sft import SFTConfig, train_sft
@@ -75,6 +75,9 @@ class PPO:
                  init: str | os.PathLike[str] | None = None,
                  sft_config: SFTConfig | None = None, **hyperparameters: Any) -> None:
         known = {f.name for f in fields(PPOConfig)}
+        removed = sorted(set(hyperparameters) & set(REMOVED))
+        if removed:
+            raise InvalidArgumentError(f"PPO argument {removed[0]!r} was removed: {REMOVED[removed[0]]}.")
         unknown = sorted(set(hyperparameters) - known)
         if unknown:
             raise InvalidArgumentError(f"Unknown PPO argument(s) {unknown}. Accepted: {sorted(known)}.")
@@ -95,6 +98,9 @@ class PPO:
         self.generator = torch.Generator(device=self.device)
         if self.config.seed is not None:
             self.generator.manual_seed(self.config.seed)
+        # the minibatch order: its own persistent stream (saved with checkpoints), so each epoch draws a new one
+        self.shuffle_generator = torch.Generator().manual_seed(
+            self.config.seed if self.config.seed is not None else int(torch.randint(2**62, ()).item()))
         self._env_seeded = False
         self.history: list[dict[str, float]] = []
         self._csv_columns: list[str] = []
@@ -219,7 +225,7 @@ class PPO:
         # 2. the reference model's log-probs, one teacher-forced forward per minibatch
         with torch.no_grad():
             ref_logprobs = torch.cat([sequence_logprobs(self.reference, rollout, rows)[0]
-                                      for rows in self._minibatches(len(mask), shuffle=False)])
+                                      for rows in torch.arange(len(mask), device=self.device).split(cfg.batch_size)])
         rescore_done = time.perf_counter()
         # 3. per-token KL penalty on the env's rewards
         kl = (rollout.logprobs - ref_logprobs) * mask
@@ -235,9 +241,9 @@ class PPO:
         # from the first minibatch on, and clipping would zero most gradients
         losses: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "entropy": [], "approx_kl": [],
                                           "clip_fraction": []}
+        stop = False
         for _ in range(cfg.n_epochs):
-            epoch_kl = []
-            for rows in self._minibatches(len(mask), shuffle=True):
+            for rows in self._minibatches(len(mask)):
                 logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows)
                 mb_mask = mask[rows]
                 mb_adv = advantages[rows]
@@ -250,23 +256,25 @@ class PPO:
                 value_loss = clipped_value_loss(values, rollout.values[rows], returns[rows], mb_mask, cfg.clip_range_vf)
                 entropy_mean = masked_mean(entropy, mb_mask)
                 loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy_mean
+                with torch.no_grad():
+                    losses["approx_kl"].append(float(approx_kl(logprobs, rollout.logprobs[rows], mb_mask)))
+                if cfg.target_kl is not None and losses["approx_kl"][-1] > 1.5 * cfg.target_kl:
+                    stop = True  # early stopping as SB3: this minibatch takes no step, and the epochs end
+                    break
                 self.optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
-                with torch.no_grad():
-                    epoch_kl.append(float(approx_kl(logprobs, rollout.logprobs[rows], mb_mask)))
                 for key, value in (("policy_loss", policy_loss), ("value_loss", value_loss), ("entropy", entropy_mean),
                                    ("clip_fraction", clip_fraction)):
                     losses[key].append(float(value.detach()))
-                losses["approx_kl"].append(epoch_kl[-1])
-            if cfg.target_kl is not None and np.mean(epoch_kl) > 1.5 * cfg.target_kl:
-                break  # early stopping, as SB3
-        # 6. adaptive KL controller (Ziegler et al. 2019): move kl_coef toward the target
+            if stop:
+                break
+        # 6. adaptive KL controller (Ziegler et al. 2019): move kl_coef toward kl_target, a per-sequence KL
         mean_kl = float((kl.sum(1)).mean())
-        if cfg.adaptive_kl and cfg.target_kl is not None:
-            error = float(np.clip(mean_kl / cfg.target_kl - 1, -0.2, 0.2))
-            self.kl_coef *= 1 + error * len(mask) / 10_000
+        if cfg.kl_target is not None:
+            error = float(np.clip(mean_kl / cfg.kl_target - 1, -0.2, 0.2))
+            self.kl_coef *= 1 + error * len(mask) / cfg.kl_horizon
         stats = {"time/total_timesteps": float(self.num_timesteps),
                  "rollout/ep_rew_mean": float(rollout.returns.mean()),
                  "rollout/ep_len_mean": float(rollout.lengths.float().mean()), "train/kl_to_ref": mean_kl,
@@ -275,12 +283,13 @@ class PPO:
                  "train/kl_coef": self.kl_coef, "time/update_s": time.perf_counter() - start,
                  "time/rollout_s": rollout_done - start, "time/rescore_s": rescore_done - rollout_done,
                  "time/optimise_s": time.perf_counter() - rescore_done}
-        stats.update({f"train/{k}": float(np.mean(v)) for k, v in losses.items()})
+        # an update stopped at its first minibatch took no step: its losses are NaN, not the mean of nothing
+        stats.update({f"train/{k}": float(np.mean(v)) if v else float("nan") for k, v in losses.items()})
         return stats
 
-    def _minibatches(self, size: int, shuffle: bool) -> list[torch.Tensor]:
-        order = (torch.randperm(size, generator=torch.Generator().manual_seed(int(self.num_timesteps)))
-                 if shuffle else torch.arange(size))
+    def _minibatches(self, size: int) -> list[torch.Tensor]:
+        """A fresh random order of the rollout's episodes, cut into minibatches (one draw per epoch)."""
+        order = torch.randperm(size, generator=self.shuffle_generator)
         return list(order.to(self.device).split(self.config.batch_size))
 
     def _write_csv(self, stats: dict[str, float]) -> None:
@@ -336,6 +345,7 @@ class PPO:
         # with the env's per-row seeds and episode counters, a resumed run draws the examples an uninterrupted
         # one would have drawn
         torch.save({"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
+                    "shuffle_generator": self.shuffle_generator.get_state(),
                     "env_seeds": self.env.seeds.cpu(), "env_counters": self.env.counters.cpu(),
                     "env_seeded": self._env_seeded}, folder / "optimizer.pt")
 
@@ -358,6 +368,7 @@ class PPO:
         state = torch.load(folder / "optimizer.pt", weights_only=True)
         model.optimizer.load_state_dict(state["optimizer"])
         model.generator.set_state(state["generator"])
+        model.shuffle_generator.set_state(state["shuffle_generator"])
         if state["env_seeded"] and model.env.num_envs == len(state["env_seeds"]):
             model.env.reset(seed=0)  # start the env, then put its draw state back
             model.env.seeds.copy_(state["env_seeds"])

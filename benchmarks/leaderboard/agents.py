@@ -13,7 +13,7 @@ this protocol as it is.
 Built-in names: ``random``, ``reference`` (reads the answer: the upper bound), ``greedy`` (the suite's model,
 untrained, decoding greedily), ``sft`` (supervised training on the references), ``ppo`` (warm start on the
 references, then :class:`agents.ppo.PPO`), ``sb3-ppo`` (the same warm start, then stock
-``stable_baselines3.PPO`` with :class:`agents.sb3_policy.TransformerPolicy`).
+``stable_baselines3.PPO`` with :class:`agents.sb3_policy.TransformerActorCriticPolicy`).
 """
 
 from __future__ import annotations
@@ -236,15 +236,15 @@ def _ppo(context: AgentContext) -> Any:
 def _sb3_ppo(context: AgentContext) -> Any:
     from stable_baselines3 import PPO as SB3PPO
 
-    from agents.sb3_policy import TransformerPolicy as SB3TransformerPolicy
+    from agents.sb3_policy import TransformerActorCriticPolicy
     from textgym.vector import SB3VecEnv
 
     settings = context.settings("sb3-ppo")
     num_envs = settings.pop("num_envs", 8)
     lm = copy.deepcopy(context.warm_start().lm)
     venv = SB3VecEnv(context.make_vec_env(num_envs, autoreset_mode="SameStep"))
-    model = SB3PPO(SB3TransformerPolicy, venv, policy_kwargs={"model": lm}, seed=context.seed, device=context.device,
-                   **settings)
+    model = SB3PPO(TransformerActorCriticPolicy, venv, policy_kwargs={"model": lm}, seed=context.seed,
+                   device=context.device, **settings)
     model.warm_start_tokens = context.budget.sft_tokens  # type: ignore[attr-defined]
     return model
 

@@ -5,7 +5,8 @@
 
 Both train the same GPT-2 (``"tiny"`` by default) on TextGen-Translate-v0 (built-in corpus, 32-token cap, chrF
 reward, 4 epochs, one minibatch of all the episodes of a rollout). Ours: device rollouts with a KV cache, one-pass
-re-scoring and the reference model's KL. Stock SB3: ``PPO(agents.sb3_policy.TransformerPolicy, SB3VecEnv(...))``,
+re-scoring and the reference model's KL. Stock SB3:
+``PPO(agents.sb3_policy.TransformerActorCriticPolicy, SB3VecEnv(...))``,
 which re-encodes the whole prefix at every token. A token is one env step. Printed: tokens/s, the ratio, and our
 breakdown (rollout incl. scoring, reference re-scoring, optimisation).
 
@@ -29,7 +30,7 @@ from stable_baselines3 import PPO as SB3PPO
 
 import textgym  # noqa: F401
 from agents.ppo import PPO
-from agents.sb3_policy import TransformerPolicy
+from agents.sb3_policy import TransformerActorCriticPolicy
 from textgym.vector import SB3VecEnv
 
 __all__ = ["main", "measure"]
@@ -89,8 +90,8 @@ def measure(num_envs: int = 16, updates: int = 6, device: str = "cpu", model: st
     if peer:
         venv = SB3VecEnv(gym.make_vec(ENV_ID, num_envs=num_envs, device=device, **ENV_KWARGS))
         n_steps = 32  # tokens per env per rollout: about one episode, like one of our updates
-        sb3 = SB3PPO(TransformerPolicy, venv, n_steps=n_steps, batch_size=n_steps * num_envs // 2, n_epochs=4,
-                     seed=0, device=device, policy_kwargs={"model": model})
+        sb3 = SB3PPO(TransformerActorCriticPolicy, venv, n_steps=n_steps, batch_size=n_steps * num_envs // 2,
+                     n_epochs=4, seed=0, device=device, policy_kwargs={"model": model})
         sb3.learn(n_steps * num_envs)  # warm-up, untimed
         start = time.perf_counter()
         sb3.learn(n_steps * num_envs * updates, reset_num_timesteps=False)
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"our model FLOPs: {r['model_tflops_per_s']:.3f} TFLOP/s" +
           (f", MFU {r['mfu']:.1%} of {args.peak_tflops:g} TFLOP/s" if "mfu" in r else ""))
     if args.peer:
-        print(f"stock SB3 PPO + TransformerPolicy:          {r['sb3_tokens_per_s']:10.1f} tokens/s")
+        print(f"stock SB3 PPO + TransformerActorCriticPolicy:{r['sb3_tokens_per_s']:10.1f} tokens/s")
         print(f"ratio:                                      {r['ratio']:10.1f}x")
     print(f"our time: rollout (with scoring) {r['share_rollout']:.0%}, re-scoring {r['share_rescore']:.0%}, "
           f"optimisation {r['share_optimise']:.0%}")

@@ -1,4 +1,4 @@
-"""Stock Stable-Baselines3 PPO trains the transformer through agents.sb3_policy.TransformerPolicy."""
+"""Stock Stable-Baselines3 PPO trains the transformer through agents.sb3_policy.TransformerActorCriticPolicy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from stable_baselines3 import PPO
 
 import textgym  # noqa: F401
-from agents.sb3_policy import TransformerPolicy
+from agents.sb3_policy import TransformerActorCriticPolicy
 from textgym.error import InvalidArgumentError
 from textgym.vector import SB3VecEnv
 
@@ -18,7 +18,7 @@ KW = {"num_examples": {"train": 40}, "max_new_tokens": 6, "difficulty": 1}
 
 def test_stock_sb3_ppo_trains_the_transformer():
     venv = SB3VecEnv(gym.make_vec("TextGen-Translate-v0", num_envs=4, **KW))
-    model = PPO(TransformerPolicy, venv, n_steps=12, batch_size=16, n_epochs=1, seed=0,
+    model = PPO(TransformerActorCriticPolicy, venv, n_steps=12, batch_size=16, n_epochs=1, seed=0,
                 policy_kwargs={"model": "tiny"})
     policy = model.policy
     assert policy.action_net is policy.transformer.lm.get_output_embeddings()  # the LM head is the action net
@@ -38,7 +38,14 @@ def test_stock_sb3_ppo_trains_the_transformer():
 
 def test_wrong_spaces():
     with pytest.raises(InvalidArgumentError, match=r"needs a Discrete action space"):
-        TransformerPolicy(gym.spaces.Dict({"input_ids": gym.spaces.Box(0, 1, (3,))}),
-                          gym.spaces.Box(0, 1, (2,)), lambda _: 1e-3)
+        TransformerActorCriticPolicy(gym.spaces.Dict({"input_ids": gym.spaces.Box(0, 1, (3,))}),
+                                     gym.spaces.Box(0, 1, (2,)), lambda _: 1e-3)
     with pytest.raises(InvalidArgumentError, match=r"needs textgym's Dict\(input_ids, attention_mask\)"):
-        TransformerPolicy(gym.spaces.Box(0, 1, (3,)), gym.spaces.Discrete(5), lambda _: 1e-3)
+        TransformerActorCriticPolicy(gym.spaces.Box(0, 1, (3,)), gym.spaces.Discrete(5), lambda _: 1e-3)
+
+
+def test_the_old_name_points_to_the_new_one():
+    import agents.sb3_policy
+
+    with pytest.raises(AttributeError, match=r"TransformerPolicy was renamed TransformerActorCriticPolicy"):
+        agents.sb3_policy.TransformerPolicy  # noqa: B018

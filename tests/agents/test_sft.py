@@ -77,6 +77,25 @@ def test_sft_config_errors():
         SFTConfig(steps=0)
     with pytest.raises(InvalidArgumentError, match=r"Expected SFTConfig.learning_rate > 0, got -1"):
         SFTConfig(learning_rate=-1)
+    with pytest.raises(InvalidArgumentError, match=r"Expected SFTConfig.max_grad_norm > 0, got 0"):
+        SFTConfig(max_grad_norm=0)
+
+
+def test_max_grad_norm_clips_the_sft_step():
+    """The clip was a hard-coded 1.0; a tiny one now bounds how far a step moves the weights."""
+    envs = gym.make_vec("TextGen-Translate-v0", num_envs=2, autoreset_mode="Disabled", **KW)
+
+    def moved(max_grad_norm):
+        torch.manual_seed(0)
+        policy = TransformerPolicy("tiny", envs.vocab_size, max_positions=96, eos_token_id=envs.eos_token_id)
+        before = torch.cat([p.detach().flatten().clone() for p in policy.parameters()])
+        SFT(policy, envs, SFTConfig(batch_size=4, learning_rate=1e-3, max_grad_norm=max_grad_norm,
+                                    seed=0)).train_steps(3)
+        return (torch.cat([p.detach().flatten() for p in policy.parameters()]) - before).abs().max().item()
+
+    # Adam's step ignores the gradient's scale except through its eps (1e-8): gradients clipped to a norm of 1e-8
+    # fall far below it and barely move the weights; ignoring the setting would move both runs alike
+    assert moved(1e-8) < 0.1 * moved(1.0)
 
 
 def evaluate(policy, envs, episodes="all", seed=0):

@@ -165,3 +165,44 @@ def test_tensorboard_log(tmp_path):
     rewards = events.Scalars("rollout/ep_rew_mean")
     assert len(rewards) == len(model.history) and rewards[-1].step == model.num_timesteps
     assert rewards[-1].value == pytest.approx(model.history[-1]["rollout/ep_rew_mean"])
+
+
+def test_each_epoch_draws_a_new_minibatch_order():
+    """The order came from a generator reseeded from num_timesteps, which does not change inside an update: every
+    epoch saw the same minibatches. Now one persistent stream (saved with checkpoints: the resume test above)."""
+    model = make(n_epochs=3, batch_size=4)
+    orders = []
+    draw = model._minibatches
+    model._minibatches = lambda size: orders.append(torch.cat(draw(size)).tolist()) or draw(size)  # type: ignore
+    model.learn(8 * 4)
+    assert len(orders) == 3 and len({tuple(o) for o in orders}) == 3
+    assert all(sorted(o) == list(range(8)) for o in orders)
+
+
+def _adam_steps(model):
+    return max(int(state["step"]) for state in model.optimizer.state.values())
+
+
+def test_target_kl_stops_the_epochs_early_as_sb3_and_leaves_kl_coef_alone():
+    free = make(n_epochs=4, batch_size=4)
+    free.learn(8 * 4)
+    assert _adam_steps(free) == 8  # 4 epochs of 2 minibatches
+    stopped = make(n_epochs=4, batch_size=4, target_kl=1e-6)
+    stopped.learn(8 * 4)
+    stats = stopped.history[-1]
+    assert 1 <= _adam_steps(stopped) < 8 and stats["train/approx_kl"] > 0
+    assert stopped.kl_coef == 0.05  # early stopping is all target_kl does (it drove the controller too)
+
+
+def test_the_kl_controller_has_its_own_target_and_horizon():
+    model = make(kl_target=1.0, kl_horizon=100)
+    model.learn(8 * 4)
+    # the first update's policy is the reference: KL ~ 0, far below the target, so kl_coef shrinks by the
+    # clipped step, scaled by episodes / horizon
+    assert model.history[-1]["train/kl_to_ref"] < 0.8
+    assert model.kl_coef == pytest.approx(0.05 * (1 - 0.2 * 8 / 100), rel=1e-12)
+    with pytest.raises(InvalidArgumentError, match=r"'adaptive_kl' was removed: the adaptive KL controller runs when "
+                                                   r"kl_target is set"):
+        make(adaptive_kl=True)
+    with pytest.raises(InvalidArgumentError, match=r"Expected kl_horizon to be a positive int, got 0"):
+        make(kl_horizon=0)
