@@ -12,13 +12,40 @@ from agents import Agent, RandomAgent, ReferenceAgent
 from textgym.error import InvalidArgumentError
 
 
-def test_agents_meet_the_protocol_and_sb3_models_would_too():
-    env = gym.make("TextGen-Translate-v0")
-    assert isinstance(RandomAgent(env.action_space), Agent)
-    assert isinstance(ReferenceAgent(env), Agent)
-    from stable_baselines3 import PPO
+def test_every_kind_of_agent_plays_the_same_evaluation_through_the_protocol():
+    """Ours, a bare policy and a stock SB3 model: each is an Agent, answers one in-range token per row of a batch
+    of numpy observations, and plays the one evaluation loop to the scores its kind must get."""
+    from stable_baselines3 import PPO as SB3PPO
 
-    assert "deterministic" in PPO.predict.__code__.co_varnames  # same signature family as Agent.predict
+    from agents import GreedyAgent
+    from agents.evaluation import evaluate
+    from agents.policy import TransformerPolicy
+    from agents.ppo import PPO
+    from agents.sb3_policy import TransformerActorCriticPolicy
+    from textgym.vector import SB3VecEnv
+
+    kw = {"num_examples": {"train": 20, "validation": 6, "test": 6}, "max_new_tokens": 16, "difficulty": 1,
+          "split": "test"}
+    envs = gym.make_vec("TextGen-Translate-v0", num_envs=4, autoreset_mode="Disabled", **kw)
+    torch.manual_seed(0)
+    policy = TransformerPolicy("tiny", envs.vocab_size, max_positions=96, eos_token_id=envs.eos_token_id).eval()
+    sb3 = SB3PPO(TransformerActorCriticPolicy, SB3VecEnv(gym.make_vec("TextGen-Translate-v0", num_envs=2, **kw)),
+                 n_steps=4, batch_size=4, seed=0)
+    agents = {"random": RandomAgent(envs.single_action_space, seed=0), "reference": ReferenceAgent(envs),
+              "greedy": GreedyAgent(policy, envs.max_prompt_tokens), "ppo": PPO(policy, envs, batch_size=4, seed=0),
+              "sb3": sb3}
+    results = {}
+    for name, agent in agents.items():
+        assert isinstance(agent, Agent), name
+        obs, _ = envs.reset(seed=0)
+        actions, _ = agent.predict({k: v.numpy() for k, v in obs.items()}, deterministic=True)
+        actions = np.asarray(actions)
+        assert actions.shape == (4,) and ((actions >= 0) & (actions < envs.vocab_size)).all(), name
+        results[name] = evaluate(agent, envs, "all")
+        assert results[name].episodes == 6 and 0.0 <= results[name].mean_reward <= 1.0, name
+    assert results["reference"].mean_reward == 1.0 and results["random"].mean_reward < 0.3
+    # the greedy agent and our PPO model decode the same weights the same way, and so does the bare policy
+    assert results["greedy"].rewards == results["ppo"].rewards == evaluate(policy, envs, "all").rewards
 
 
 def test_random_agent_is_seeded_and_in_range():

@@ -10,6 +10,7 @@ import textgym  # noqa: F401
 from agents.policy import TransformerPolicy
 from agents.rollout import collect_rollout, sequence_logprobs
 from textgym.error import InvalidArgumentError
+from textgym.tokenization import decode_responses
 
 KW = {"num_examples": {"train": 40}, "max_new_tokens": 12, "difficulty": 1}
 
@@ -35,9 +36,14 @@ def test_rollout_matches_the_env_and_rescoring(setup):
     for i in range(N):
         n = int(rollout.lengths[i])
         assert torch.equal(generated[i, :n], rollout.tokens[i, :n]) and envs.num_generated[i] == n
-    # each episode's return is its final score (sparse reward at the last token)
-    assert torch.all((rollout.rewards * rollout.mask).sum(1) == rollout.rewards.sum(1))
-    assert torch.all(rollout.returns >= 0) and torch.all(rollout.returns <= 1)
+    # each episode's return is the task's own score of the response it generated, paid at its last token only
+    responses = decode_responses(envs.tokenizer, [rollout.tokens[i, : int(rollout.lengths[i])].tolist()
+                                                  for i in range(N)])
+    expected = envs.task.score(responses, [envs.examples[int(j)] for j in envs.example_index])
+    assert rollout.returns.tolist() == pytest.approx(list(expected), abs=1e-6) and max(expected) > 0
+    last = rollout.lengths - 1
+    assert torch.equal(rollout.rewards.nonzero()[:, 0], (rollout.rewards[torch.arange(N), last] != 0).nonzero()[:, 0])
+    assert torch.all(rollout.rewards.sum(1) == rollout.rewards[torch.arange(N), last])
     # one teacher-forced pass gives the sampled tokens' log-probs and values (KV cache vs full forward)
     with torch.no_grad():
         logprobs, values, entropy = sequence_logprobs(policy, rollout)

@@ -1,4 +1,4 @@
-"""Learning smoke test: PPO raises a tiny model's reward on an easy built-in task (seeded)."""
+"""Learning smoke tests: PPO raises a tiny model's reward on an easy built-in task (seeded)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,30 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import textgym  # noqa: F401
 from agents.ppo import PPO
+from tests.fakes import char_tokenizer, tiny_policy
 from textgym.tasks import make_task
 from textgym.tokenization import train_bpe_tokenizer
+
+
+def test_a_few_ppo_updates_change_the_weights_and_raise_the_reward():
+    """The default run's smoke test: one short sentence, a character tokenizer (32 ids), a one-layer model, the
+    reference's first three characters (then EOS) as the whole answer, token BLEU as the reward."""
+    task = make_task("translate", difficulty=1, num_examples={"train": 1, "validation": 1, "test": 1})
+    example = task.examples("train")[0]
+    tokenizer = char_tokenizer([example.prompt, *example.references])
+    envs = gym.make_vec("TextGen-Translate-v0", num_envs=32, autoreset_mode="Disabled", task=task,
+                        tokenizer=tokenizer, max_prompt_tokens=64, max_new_tokens=4, reward="token_bleu")
+    policy = tiny_policy(len(tokenizer), eos_token_id=tokenizer.eos_token_id)
+    before = [p.detach().clone() for p in policy.parameters()]
+    model = PPO(policy, envs, seed=0, learning_rate=3e-3, n_epochs=4, batch_size=32, kl_coef=0.0, vf_coef=0.1)
+    model.learn(total_timesteps=32 * 4 * 8)
+    rewards = [h["rollout/ep_rew_mean"] for h in model.history]
+    assert any(not torch.equal(b, p) for b, p in zip(before, policy.parameters(), strict=True))
+    assert np.mean(rewards[-2:]) > np.mean(rewards[:2]) + 0.08, rewards  # measured 0.055 -> 0.21
 
 
 @pytest.mark.slow
