@@ -110,9 +110,10 @@ def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = 
         ...
         textgym.error.InvalidArgumentError: Expected num_envs to be a positive int, got 0 (int).
     """
-    if (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-            and minimum <= value and (maximum is None or value <= maximum)):
-        return int(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        number = int(value)
+        if minimum <= number and (maximum is None or number <= maximum):
+            return number
     if maximum is not None:
         wanted = f"an int in {minimum}..{maximum}"
     else:

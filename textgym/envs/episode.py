@@ -194,8 +194,9 @@ class Episode:
         """Check a reset's ``example_index`` option: one int (``rows=None``) or ``rows`` ints in ``[0, E)``."""
         E = len(self.examples)
         array = np.asarray(index.detach().cpu() if hasattr(index, "detach") else index)
+        ok: bool
         if rows is None:
-            ok = array.shape == () and array.dtype.kind in "iu" and not isinstance(index, bool) and 0 <= array < E
+            ok = array.shape == () and array.dtype.kind in "iu" and not isinstance(index, bool) and bool(0 <= array < E)
             wanted = f"an int in [0, {E})"
         else:
             ok = array.shape == (rows,) and array.dtype.kind in "iu" and bool(((array >= 0) & (array < E)).all())

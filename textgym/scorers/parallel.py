@@ -143,7 +143,7 @@ class ParallelScorer:
 
     def start(self) -> list[subprocess.Popen]:
         """Start the worker processes now and wait until they are ready (else on the first batch to split)."""
-        if not self._workers:
+        if not self._workers and self.scorer is not None:  # parallel: a sacreBLEU scorer
             started: list[subprocess.Popen] = []
             try:
                 for _ in range(self.num_workers):

@@ -462,9 +462,10 @@ class TextGenVectorEnv(VectorEnv):
 
     def _final_info(self, numeric: dict[str, torch.Tensor], texts: dict[str, Any] | None) -> dict[str, Any]:
         """The step's ``final_info``: its numeric entries and, where this env decodes, the finished rows' texts."""
+        final: dict[str, Any] = dict(numeric)
         if self._decodes:
-            numeric.update(texts if texts is not None else self._no_texts())
-        return numeric
+            final.update(texts if texts is not None else self._no_texts() or {})
+        return final
 
     def _no_texts(self) -> dict[str, Any] | None:
         """The text entries of a step where no row ended (built once, read-only)."""
