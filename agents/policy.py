@@ -88,7 +88,9 @@ class TransformerPolicy(nn.Module):
             )
         self.value_head = nn.Linear(lm.config.hidden_size, 1)
         # transformers >= 5.2x names the KV cache `cache` (in and out); earlier releases `past_key_values`
-        self._cache_name = "cache" if "cache" in inspect.signature(lm.forward).parameters else "past_key_values"
+        parameters = inspect.signature(lm.forward).parameters
+        self._cache_name = "cache" if "cache" in parameters else "past_key_values"
+        self._keeps_logits = "logits_to_keep" in parameters
         nn.init.zeros_(self.value_head.weight)  # start from V = 0, as TRL's value heads do
         nn.init.zeros_(self.value_head.bias)
 
@@ -118,16 +120,28 @@ class TransformerPolicy(nn.Module):
             f"{suggest('', NAMED_CONFIGS)}"
         )
 
-    def _heads(self, out: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = out.logits[..., : self.vocab_size]
-        values = self.value_head(out.hidden_states[-1]).squeeze(-1)
-        return logits, values
+    def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, keep: int | torch.Tensor | None = None,
+             **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """The LM, with its head and the value head applied only at positions ``keep``.
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> PolicyOutput:
-        """Teacher-forced pass over whole sequences: logits ``[B, L, V]`` and values ``[B, L]`` at every position."""
+        ``keep``: None (every position), an int (the last ``keep``) or a 1-D tensor of positions. The LM head is
+        most of a small model's FLOPs per position, so it runs only where someone reads its output: through the
+        model's own ``logits_to_keep`` where it has one (every causal LM of transformers 5), else sliced after.
+        """
+        keeps = keep is not None and self._keeps_logits
         out = self.lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask),
-                      output_hidden_states=True)
-        logits, values = self._heads(out)
+                      output_hidden_states=True, **({"logits_to_keep": keep} if keeps else {}), **kwargs)
+        hidden, logits = out.hidden_states[-1], out.logits
+        if keep is not None:
+            index = slice(-keep, None) if isinstance(keep, int) else keep
+            hidden = hidden[:, index]
+            logits = logits if keeps else logits[:, index]
+        return logits[..., : self.vocab_size], self.value_head(hidden).squeeze(-1), out
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                keep: int | torch.Tensor | None = None) -> PolicyOutput:
+        """Teacher-forced pass: logits ``[B, K, V]`` and values ``[B, K]`` at positions ``keep`` (default: all)."""
+        logits, values, _ = self._run(input_ids, attention_mask, keep)
         return PolicyOutput(logits, values)
 
     def next_token(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> PolicyOutput:
@@ -143,9 +157,7 @@ class TransformerPolicy(nn.Module):
 
     def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> PolicyOutput:
         """Run the prompts once: logits ``[B, V]`` and values ``[B]`` for the first action, plus the KV cache."""
-        out = self.lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask),
-                      output_hidden_states=True, use_cache=True)
-        logits, values = self._heads(out)
+        logits, values, out = self._run(input_ids, attention_mask, keep=1, use_cache=True)
         return PolicyOutput(logits[:, -1], values[:, -1], out[self._cache_name])
 
     def decode(self, tokens: torch.Tensor, attention_mask: torch.Tensor, cache: Any) -> PolicyOutput:
@@ -153,5 +165,5 @@ class TransformerPolicy(nn.Module):
         position = positions(attention_mask)[:, -1:]
         out = self.lm(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=position,
                       output_hidden_states=True, use_cache=True, **{self._cache_name: cache})
-        logits, values = self._heads(out)
-        return PolicyOutput(logits[:, -1], values[:, -1], out[self._cache_name])
+        logits = out.logits[:, -1, : self.vocab_size]
+        return PolicyOutput(logits, self.value_head(out.hidden_states[-1][:, -1]).squeeze(-1), out[self._cache_name])

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from gymnasium.vector import AutoresetMode
 
 from agents.policy import PolicyOutput, TransformerPolicy
@@ -120,20 +121,48 @@ def response_forward(policy: TransformerPolicy, prompt_ids: torch.Tensor, prompt
                      tokens: torch.Tensor, mask: torch.Tensor) -> PolicyOutput:
     """Teacher-forced forward over prompt ``[B, P]`` + response ``[B, T]``: outputs that predict the response.
 
-    Returns logits ``[B, T, V]`` and values ``[B, T]``: the prediction for response token ``t`` comes from
-    position ``P + t - 1`` (the prompt's last token for ``t = 0``).
+    Returns logits ``[B, T', V]`` and values ``[B, T']`` for the first ``T'`` response tokens, ``T'`` the longest
+    response of the batch: the prediction for response token ``t`` comes from position ``P + t - 1`` (the prompt's
+    last token for ``t = 0``). Only those positions go through the LM head, and the batch is cut to the cells some
+    row uses: prompt columns that are padding in every row, response columns past every row's end (positions come
+    from the attention mask, so the outputs are the same; tested against the untrimmed forward).
     """
+    first = int(prompt_mask.any(0).int().argmax())  # the first prompt column some row uses
+    length = int(mask.sum(1).max())
+    prompt_ids, prompt_mask = prompt_ids[:, first:], prompt_mask[:, first:]
     P = prompt_ids.shape[1]
-    out = policy(torch.cat([prompt_ids, tokens], dim=1), torch.cat([prompt_mask, mask], dim=1))
-    return PolicyOutput(out.logits[:, P - 1 : -1], out.values[:, P - 1 : -1])
+    keep = torch.arange(P - 1, P + length - 1, device=prompt_ids.device)
+    return policy(torch.cat([prompt_ids, tokens[:, :length]], dim=1),
+                  torch.cat([prompt_mask, mask[:, :length]], dim=1), keep=keep)
 
 
-def sequence_logprobs(policy: TransformerPolicy, rollout: Rollout, rows: slice | torch.Tensor = slice(None)
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One teacher-forced forward over whole sequences: log-probs ``[B, T]``, values ``[B, T]``, entropy ``[B, T]``."""
+def _entropy(logits: torch.Tensor, log_normaliser: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+    """Entropy ``[B, T]`` of softmax(logits), without a graph, ``chunk`` rows at a time.
+
+    ``lse - sum(p * logits)`` never holds more than a chunk's ``[chunk, T, V]`` float32 temporaries (a logged
+    statistic, not a loss).
+    """
+    with torch.no_grad():
+        parts = [(torch.softmax(rows, -1) * rows).sum(-1) for rows in logits.split(chunk)]
+        return log_normaliser.detach() - torch.cat(parts)
+
+
+def sequence_logprobs(policy: TransformerPolicy, rollout: Rollout, rows: slice | torch.Tensor = slice(None),
+                      entropy_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One teacher-forced forward over whole sequences: log-probs ``[B, T]``, values ``[B, T]``, entropy ``[B, T]``.
+
+    Log-probs come from ``logsumexp`` and a gather (no ``[B, T, V]`` log-softmax); the entropy carries a gradient
+    only with ``entropy_grad`` (an entropy bonus), else it is computed in chunks without one.
+    """
     tokens, mask = rollout.tokens[rows], rollout.mask[rows]
     out = response_forward(policy, rollout.prompt_ids[rows], rollout.prompt_mask[rows], tokens, mask)
-    log_probs = out.logits.float().log_softmax(-1)
-    chosen = log_probs.gather(2, tokens[:, :, None])[..., 0]
-    entropy = -(log_probs.exp() * log_probs).sum(-1)
-    return chosen * mask, out.values.float() * mask, entropy * mask
+    length = out.logits.shape[1]
+    logits = out.logits.float()
+    log_normaliser = torch.logsumexp(logits, -1)
+    chosen = logits.gather(2, tokens[:, :length, None])[..., 0] - log_normaliser
+    if entropy_grad:
+        entropy = log_normaliser - (torch.softmax(logits, -1) * logits).sum(-1)
+    else:
+        entropy = _entropy(logits, log_normaliser)
+    pad = tokens.shape[1] - length  # back to [B, T]: the trimmed cells are past every row's end (mask 0)
+    return tuple(F.pad(x, (0, pad)) * mask for x in (chosen, out.values.float(), entropy))  # type: ignore[return-value]

@@ -79,7 +79,8 @@ class SFT:
         index = torch.randint(len(envs.examples), (self.config.batch_size,), generator=self.generator).to(envs.device)
         input_ids, attention, labels = sft_batch(envs, index)
         logits = response_forward(self.policy, input_ids[:, :P], attention[:, :P], input_ids[:, P:],
-                                  attention[:, P:]).logits
+                                  attention[:, P:]).logits  # [B, T', V]: up to the batch's longest reference
+        labels = labels[:, : logits.shape[1]]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
         self.optimizer.zero_grad()
         loss.backward()

@@ -203,7 +203,86 @@ class PPO:
         cfg, start = self.config, time.perf_counter()
         # 1. rollouts: n_steps batches of episodes, sampled on the device
         self.policy.eval()  # for the whole update: see step 5
-        batches, baselines = [], []  # per-episode baselines of "greedy" and "group"
+        rollout, baselines = self._collect()
+        rollout_done = time.perf_counter()
+        mask = rollout.mask.float()
+        self.num_timesteps += int(mask.sum())
+        # 2. re-scoring, one teacher-forced forward per minibatch of the first epoch: the old policy's log-probs and
+        # values (the same forward as training's, so the first minibatch's ratio is exactly 1) and, when a KL is
+        # read, the reference's
+        first_epoch = self._minibatches(len(mask))
+        old_logprobs, old_values, ref_logprobs = self._rescore(rollout, first_epoch)
+        rescore_done = time.perf_counter()
+        # 3. per-token KL penalty on the env's rewards
+        kl = None if ref_logprobs is None else (old_logprobs - ref_logprobs) * mask
+        rewards = rollout.rewards if kl is None else rollout.rewards - self.kl_coef * kl
+        # 4. GAE over tokens, or returns to go minus a per-episode baseline (the greedy replay's score, or the
+        # mean of the other samples of the same example)
+        if baselines:
+            baseline = torch.cat(baselines)
+            advantages, returns = self_critical_advantages(rewards, mask, baseline, cfg.gamma)
+        else:
+            advantages, returns = compute_gae(rewards, old_values, mask, cfg.gamma, cfg.gae_lambda)
+        # 5. epochs of minibatch updates; dropout stays off (as TRL does): with it the ratio would be noise
+        # from the first minibatch on, and clipping would zero most gradients
+        losses: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "entropy": [], "approx_kl": [],
+                                          "clip_fraction": []}
+        stop, train_values = False, cfg.baseline == "value" and cfg.vf_coef > 0  # else nothing reads the values
+        for epoch in range(cfg.n_epochs):
+            for rows in first_epoch if epoch == 0 else self._minibatches(len(mask)):
+                logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows, cfg.ent_coef > 0)
+                mb_mask = mask[rows]
+                mb_adv = advantages[rows]
+                # normalise per minibatch over its real tokens (SB3's normalize_advantage=True); advantages against
+                # a per-episode baseline are only scaled: their sign (better or worse than it) is the signal
+                centred = mb_adv if baselines else (mb_adv - masked_mean(mb_adv, mb_mask)) * mb_mask
+                mb_adv = centred / (masked_mean(centred**2, mb_mask).sqrt() + 1e-8)
+                policy_loss, clip_fraction = clipped_surrogate_loss(logprobs, old_logprobs[rows], mb_adv, mb_mask,
+                                                                    cfg.clip_range)
+                entropy_mean = masked_mean(entropy, mb_mask)
+                loss = policy_loss - cfg.ent_coef * entropy_mean
+                if train_values:
+                    value_loss = clipped_value_loss(values, old_values[rows], returns[rows], mb_mask, cfg.clip_range_vf)
+                    loss = loss + cfg.vf_coef * value_loss
+                    losses["value_loss"].append(float(value_loss.detach()))
+                with torch.no_grad():
+                    losses["approx_kl"].append(float(approx_kl(logprobs, old_logprobs[rows], mb_mask)))
+                if cfg.target_kl is not None and losses["approx_kl"][-1] > 1.5 * cfg.target_kl:
+                    stop = True  # early stopping as SB3: this minibatch takes no step, and the epochs end
+                    break
+                self.optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                for key, value in (("policy_loss", policy_loss), ("entropy", entropy_mean),
+                                   ("clip_fraction", clip_fraction)):
+                    losses[key].append(float(value.detach()))
+            if stop:
+                break
+        # 6. adaptive KL controller (Ziegler et al. 2019): move kl_coef toward kl_target, a per-sequence KL
+        mean_kl = float("nan") if kl is None else float(kl.sum(1).mean())
+        if cfg.kl_target is not None:
+            error = float(np.clip(mean_kl / cfg.kl_target - 1, -0.2, 0.2))
+            self.kl_coef *= 1 + error * len(mask) / cfg.kl_horizon
+        stats = {"time/total_timesteps": float(self.num_timesteps),
+                 "rollout/ep_rew_mean": float(rollout.returns.mean()),
+                 "rollout/ep_len_mean": float(rollout.lengths.float().mean()),
+                 **({} if kl is None else {"train/kl_to_ref": mean_kl}),
+                 **({"rollout/greedy_rew_mean": float(torch.cat(baselines).mean())}
+                    if cfg.baseline == "greedy" else {}),
+                 "train/kl_coef": self.kl_coef, "time/update_s": time.perf_counter() - start,
+                 "time/rollout_s": rollout_done - start, "time/rescore_s": rescore_done - rollout_done,
+                 "time/optimise_s": time.perf_counter() - rescore_done}
+        if not train_values:  # nothing trained the value head: no value loss to report
+            del losses["value_loss"]
+        # an update stopped at its first minibatch took no step: its losses are NaN, not the mean of nothing
+        stats.update({f"train/{k}": float(np.mean(v)) if v else float("nan") for k, v in losses.items()})
+        return stats
+
+    def _collect(self) -> tuple[Rollout, list[torch.Tensor]]:
+        """``n_steps`` batches of episodes, and the per-episode baselines of ``"greedy"`` and ``"group"``."""
+        cfg = self.config
+        batches, baselines = [], []
         for _ in range(cfg.n_steps):
             if cfg.baseline == "group":  # every drawn example group_size times; baseline: the others' mean
                 N, k = self.env.num_envs, cfg.group_size
@@ -218,74 +297,24 @@ class PPO:
             if cfg.baseline == "greedy":  # the same examples, decoded greedily: the self-critical baseline
                 replay = {"example_index": self.env.example_index.clone()}
                 baselines.append(collect_rollout(self.policy, self.env, deterministic=True, options=replay).returns)
-        rollout = _concat(batches)
-        rollout_done = time.perf_counter()
-        mask = rollout.mask.float()
-        self.num_timesteps += int(mask.sum())
-        # 2. the reference model's log-probs, one teacher-forced forward per minibatch
-        with torch.no_grad():
-            ref_logprobs = torch.cat([sequence_logprobs(self.reference, rollout, rows)[0]
-                                      for rows in torch.arange(len(mask), device=self.device).split(cfg.batch_size)])
-        rescore_done = time.perf_counter()
-        # 3. per-token KL penalty on the env's rewards
-        kl = (rollout.logprobs - ref_logprobs) * mask
-        rewards = rollout.rewards - self.kl_coef * kl
-        # 4. GAE over tokens, or returns to go minus a per-episode baseline (the greedy replay's score, or the
-        # mean of the other samples of the same example)
-        if baselines:
-            baseline = torch.cat(baselines)
-            advantages, returns = self_critical_advantages(rewards, mask, baseline, cfg.gamma)
-        else:
-            advantages, returns = compute_gae(rewards, rollout.values, mask, cfg.gamma, cfg.gae_lambda)
-        # 5. epochs of minibatch updates; dropout stays off (as TRL does): with it the ratio would be noise
-        # from the first minibatch on, and clipping would zero most gradients
-        losses: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "entropy": [], "approx_kl": [],
-                                          "clip_fraction": []}
-        stop = False
-        for _ in range(cfg.n_epochs):
-            for rows in self._minibatches(len(mask)):
-                logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows)
-                mb_mask = mask[rows]
-                mb_adv = advantages[rows]
-                # normalise per minibatch over its real tokens (SB3's normalize_advantage=True); advantages against
-                # a per-episode baseline are only scaled: their sign (better or worse than it) is the signal
-                centred = mb_adv if baselines else (mb_adv - masked_mean(mb_adv, mb_mask)) * mb_mask
-                mb_adv = centred / (masked_mean(centred**2, mb_mask).sqrt() + 1e-8)
-                policy_loss, clip_fraction = clipped_surrogate_loss(logprobs, rollout.logprobs[rows], mb_adv, mb_mask,
-                                                                    cfg.clip_range)
-                value_loss = clipped_value_loss(values, rollout.values[rows], returns[rows], mb_mask, cfg.clip_range_vf)
-                entropy_mean = masked_mean(entropy, mb_mask)
-                loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy_mean
-                with torch.no_grad():
-                    losses["approx_kl"].append(float(approx_kl(logprobs, rollout.logprobs[rows], mb_mask)))
-                if cfg.target_kl is not None and losses["approx_kl"][-1] > 1.5 * cfg.target_kl:
-                    stop = True  # early stopping as SB3: this minibatch takes no step, and the epochs end
-                    break
-                self.optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
-                self.optimizer.step()
-                for key, value in (("policy_loss", policy_loss), ("value_loss", value_loss), ("entropy", entropy_mean),
-                                   ("clip_fraction", clip_fraction)):
-                    losses[key].append(float(value.detach()))
-            if stop:
-                break
-        # 6. adaptive KL controller (Ziegler et al. 2019): move kl_coef toward kl_target, a per-sequence KL
-        mean_kl = float((kl.sum(1)).mean())
-        if cfg.kl_target is not None:
-            error = float(np.clip(mean_kl / cfg.kl_target - 1, -0.2, 0.2))
-            self.kl_coef *= 1 + error * len(mask) / cfg.kl_horizon
-        stats = {"time/total_timesteps": float(self.num_timesteps),
-                 "rollout/ep_rew_mean": float(rollout.returns.mean()),
-                 "rollout/ep_len_mean": float(rollout.lengths.float().mean()), "train/kl_to_ref": mean_kl,
-                 **({"rollout/greedy_rew_mean": float(torch.cat(baselines).mean())}
-                    if cfg.baseline == "greedy" else {}),
-                 "train/kl_coef": self.kl_coef, "time/update_s": time.perf_counter() - start,
-                 "time/rollout_s": rollout_done - start, "time/rescore_s": rescore_done - rollout_done,
-                 "time/optimise_s": time.perf_counter() - rescore_done}
-        # an update stopped at its first minibatch took no step: its losses are NaN, not the mean of nothing
-        stats.update({f"train/{k}": float(np.mean(v)) if v else float("nan") for k, v in losses.items()})
-        return stats
+        return _concat(batches), baselines
+
+    @torch.no_grad()
+    def _rescore(self, rollout: Rollout, minibatches: list[torch.Tensor]
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Old log-probs and values ``[N, T]`` of the policy and the reference's log-probs, over ``minibatches``.
+
+        The reference is skipped (None) when no KL is read: ``kl_coef`` 0 and no controller that could raise it.
+        """
+        cfg, N, T = self.config, len(rollout.mask), rollout.mask.shape[1]
+        old_logprobs, old_values = torch.zeros(N, T, device=self.device), torch.zeros(N, T, device=self.device)
+        needs_reference = self.kl_coef > 0 or cfg.kl_target is not None
+        ref_logprobs = torch.zeros(N, T, device=self.device) if needs_reference else None
+        for rows in minibatches:
+            old_logprobs[rows], old_values[rows], _ = sequence_logprobs(self.policy, rollout, rows)
+            if ref_logprobs is not None:
+                ref_logprobs[rows] = sequence_logprobs(self.reference, rollout, rows)[0]
+        return old_logprobs, old_values, ref_logprobs
 
     def _minibatches(self, size: int) -> list[torch.Tensor]:
         """A fresh random order of the rollout's episodes, cut into minibatches (one draw per epoch)."""

@@ -74,3 +74,32 @@ def test_rollout_needs_disabled_autoreset():
     policy = TransformerPolicy("tiny", envs.single_action_space.n, max_positions=128)
     with pytest.raises(InvalidArgumentError, match=r"autoreset_mode=DISABLED"):
         collect_rollout(policy, envs)
+
+
+def _full_sequence_logprobs(policy, rollout):
+    """The computation before issue 14: every position through the LM head, [B, L, V] log-softmax, no trimming."""
+    P = rollout.prompt_ids.shape[1]
+    out = policy(torch.cat([rollout.prompt_ids, rollout.tokens], 1), torch.cat([rollout.prompt_mask, rollout.mask], 1))
+    log_probs = out.logits[:, P - 1 : -1].float().log_softmax(-1)
+    chosen = log_probs.gather(2, rollout.tokens[:, :, None])[..., 0]
+    entropy = -(log_probs.exp() * log_probs).sum(-1)
+    return tuple(x * rollout.mask for x in (chosen, out.values[:, P - 1 : -1].float(), entropy))
+
+
+def test_response_only_head_and_trimmed_padding_give_the_full_computation(setup):
+    """Prompts of different lengths (the left padding of the shortest is cut) and responses that end early (the
+    columns past every row's end are cut): the same log-probs, values and entropies as the full forward."""
+    envs, policy = setup
+    envs.reset(seed=5)
+    rollout = collect_rollout(policy, envs, generator=torch.Generator().manual_seed(4))
+    assert rollout.prompt_mask[:, 0].sum() == 0 and rollout.lengths.max() <= envs.max_new_tokens
+    with torch.no_grad():
+        expected = _full_sequence_logprobs(policy, rollout)
+        for rows in (slice(None), torch.tensor([2, 0]), torch.tensor([1])):
+            got = sequence_logprobs(policy, rollout, rows)
+            for a, b in zip(got, expected, strict=True):
+                torch.testing.assert_close(a, b[rows], atol=1e-5, rtol=1e-5)
+    # with a gradient for the entropy bonus, the same values (the chunked, graph-free entropy is only for logging)
+    with_grad = sequence_logprobs(policy, rollout, slice(None), entropy_grad=True)
+    torch.testing.assert_close(with_grad[2].detach(), expected[2], atol=1e-5, rtol=1e-5)
+    assert with_grad[2].requires_grad and not sequence_logprobs(policy, rollout)[2].requires_grad

@@ -206,3 +206,48 @@ def test_the_kl_controller_has_its_own_target_and_horizon():
         make(adaptive_kl=True)
     with pytest.raises(InvalidArgumentError, match=r"Expected kl_horizon to be a positive int, got 0"):
         make(kl_horizon=0)
+
+
+def _parameters(model):
+    return [p.detach().clone() for p in model.policy.parameters()]
+
+
+def test_skipped_forwards_change_no_result(monkeypatch):
+    """No reference forward with kl_coef=0 and no controller; no value loss when the baseline does not read the
+    values: the trained weights are those of a run that computes them and multiplies them by zero."""
+    calls = []
+    lean = make(kl_coef=0.0)
+    lean.reference.register_forward_pre_hook(lambda *_: calls.append(1))
+    lean.learn(8 * 4 * 2)
+    assert not calls and "train/kl_to_ref" not in lean.history[-1]
+    full = make(kl_coef=0.0, kl_target=1.0)  # the controller needs the KL; 0 times any factor stays 0
+    full.learn(8 * 4 * 2)
+    assert full.kl_coef == 0.0 and "train/kl_to_ref" in full.history[-1]
+    for p, q in zip(_parameters(lean), _parameters(full), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    group = make(baseline="group", group_size=4)
+    group.learn(8 * 4)
+    no_values = make(baseline="group", group_size=4, vf_coef=0.0)
+    no_values.learn(8 * 4)
+    assert "train/value_loss" not in group.history[-1]
+    for p, q in zip(_parameters(group), _parameters(no_values), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_the_first_minibatch_of_an_update_has_a_ratio_of_exactly_one(monkeypatch):
+    """Old log-probs come from the same teacher-forced forward, on the same minibatches, as the first epoch's."""
+    import agents.ppo.ppo as ppo_module
+
+    seen = []
+    surrogate = ppo_module.clipped_surrogate_loss
+
+    def recording(logprobs, old_logprobs, *args):
+        seen.append(float((logprobs - old_logprobs).abs().max().detach()))
+        return surrogate(logprobs, old_logprobs, *args)
+
+    monkeypatch.setattr(ppo_module, "clipped_surrogate_loss", recording)
+    model = make(n_epochs=2, batch_size=4)
+    model.learn(8 * 4 * 2)
+    per_update = 2 * 2  # epochs x minibatches
+    assert [seen[i] for i in range(0, len(seen), per_update)] == [0.0] * (len(seen) // per_update)
+    assert max(seen) > 0  # later minibatches see a moved policy
