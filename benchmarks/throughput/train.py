@@ -1,7 +1,18 @@
-"""Training tokens per second: our PPO against stock Stable-Baselines3 PPO with the same transformer, in one run.
+"""Training tokens per second: our PPO against stock Stable-Baselines3 PPO, or against an older commit of itself.
 
     python -m benchmarks.throughput.train [--num-envs 16] [--updates 6] [--device cpu] [--model tiny]
         [--no-peer] [--peak-tflops 989]
+    python -m benchmarks.throughput.train --preset multi30k-ppo [--compare 977ef86] [--threads 1 2] [--repeats 3]
+
+**Presets** (issue 14's settings, any RLHF trainer can run them): GPT-2 with 2 layers of 128 (4 heads, dropout 0,
+random init), a 4,096-id byte-level BPE trained on the first 2,000 Multi30k en-de pairs, those pairs as a
+``.tsv`` dataset, 64-token prompts, 32-token responses, 64 episodes per update, chrF reward. ``multi30k-ppo``: PPO
+with the value baseline (``n_epochs=4, kl_coef=0.05, vf_coef=0.1``); ``multi30k-group``: the leave-one-out
+baseline (``group_size=8, n_epochs=1, kl_coef=0, vf_coef=0``). Each side runs in a fresh interpreter
+(``_train_worker.py``) whose ``PYTHONPATH`` is this checkout or, with ``--compare REV``, a ``git worktree`` of
+``REV``, interleaved and repeated; printed: generated tokens/s (median and spread), the time split, the FLOP rate
+of the whole update and of the optimisation phase, and its utilisation of the matmul peak measured in the same run
+(a 2048x2048 matmul in fp32 and bf16). Needs ``../shared/data`` (or ``--data-dir``).
 
 Both train the same GPT-2 (``"tiny"`` by default) on TextGen-Translate-v0 (built-in corpus, 32-token cap, chrF
 reward, 4 epochs, one minibatch of all the episodes of a rollout). Ours: device rollouts with a KV cache, one-pass
@@ -22,7 +33,15 @@ utilisation.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import torch
@@ -31,6 +50,7 @@ from stable_baselines3 import PPO as SB3PPO
 import textgym  # noqa: F401
 from agents.ppo import PPO
 from agents.sb3_policy import TransformerActorCriticPolicy
+from benchmarks.leaderboard.suites import default_data_dir
 from textgym.vector import SB3VecEnv
 
 __all__ = ["main", "measure"]
@@ -100,9 +120,102 @@ def measure(num_envs: int = 16, updates: int = 6, device: str = "cpu", model: st
     return result
 
 
+_SETTING = {"pairs": 2000, "vocab_size": 4096, "n_layer": 2, "n_head": 4, "n_embd": 128, "num_envs": 64,
+            "max_prompt_tokens": 64, "max_new_tokens": 32}
+PRESETS = {
+    "multi30k-ppo": {**_SETTING, "ppo": {"n_steps": 1, "batch_size": 64, "n_epochs": 4, "kl_coef": 0.05,
+                                         "vf_coef": 0.1}},
+    "multi30k-group": {**_SETTING, "ppo": {"baseline": "group", "group_size": 8, "n_steps": 1, "batch_size": 64,
+                                           "n_epochs": 1, "kl_coef": 0.0, "vf_coef": 0.0}},
+}
+
+
+def matmul_peak(threads: int, size: int = 2048, repeats: int = 20) -> dict[str, float]:
+    """GFLOP/s of a ``size``-square matmul in fp32 and bf16 on the CPU with ``threads`` threads."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        out = {}
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+            a @ b
+            start = time.perf_counter()
+            for _ in range(repeats):
+                a @ b
+            out[name] = 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+        return out
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _worktree(commit: str) -> Path:
+    """A detached ``git worktree`` of ``commit`` under the system temp folder (made once, reused)."""
+    root = Path(__file__).resolve().parents[2]
+    sha = subprocess.run(["git", "rev-parse", "--short=12", commit], cwd=root, check=True, capture_output=True,
+                         text=True).stdout.strip()
+    tree = Path(tempfile.gettempdir()) / f"textgym-{sha}"
+    if not (tree / "textgym").is_dir():
+        subprocess.run(["git", "worktree", "add", "--detach", "--force", str(tree), sha], cwd=root, check=True,
+                       capture_output=True)
+    return tree
+
+
+def run_side(tree: Path, preset: dict[str, Any]) -> dict[str, Any]:
+    """One timed run of ``preset`` with the code of ``tree`` (a fresh interpreter)."""
+    worker = Path(__file__).with_name("_train_worker.py")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")])),
+           "OMP_NUM_THREADS": str(preset["threads"])}
+    result = subprocess.run([sys.executable, str(worker), json.dumps(preset)], env=env, capture_output=True,
+                            text=True, check=False, timeout=1800)
+    if result.returncode:
+        raise RuntimeError(f"the timed run of {tree} failed:\n{result.stderr[-3000:]}")
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    if Path(out["textgym"]) != tree.resolve():
+        raise RuntimeError(f"the run meant for {tree} imported textgym from {out['textgym']}")
+    return out
+
+
+def compare(preset_name: str, commit: str | None, threads: list[int], repeats: int, updates: int,
+            data_dir: Path) -> None:
+    """Time ``preset_name`` with this checkout (and ``commit``), interleaved, ``repeats`` times per thread count."""
+    trees = {"this checkout": Path(__file__).resolve().parents[2]}
+    if commit:
+        trees[commit] = _worktree(commit)
+    work = Path(tempfile.mkdtemp(prefix="textgym-train-bench-"))
+    for count in threads:
+        peak = matmul_peak(count)
+        preset = {**PRESETS[preset_name], "threads": count, "updates": updates, "data_dir": str(data_dir),
+                  "work_dir": str(work)}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+        for _ in range(repeats):
+            for name, tree in trees.items():
+                runs[name].append(run_side(tree, preset))
+        print(f"{preset_name}, {count} thread(s); matmul peak fp32 {peak['fp32']:.0f}, bf16 {peak['bf16']:.0f} "
+              "GFLOP/s")
+        medians = {}
+        for name, results in runs.items():
+            speeds = sorted(r["tokens_per_s"] for r in results)
+            medians[name] = statistics.median(speeds)
+            best = max(results, key=lambda r: r["tokens_per_s"])
+            split = best["split"]
+            total = sum(split.values())
+            train_rate = statistics.median(r["optimise_flops_per_s"] for r in results) / 1e9
+            print(f"  {name:>14}: {medians[name]:8.0f} tokens/s (runs {', '.join(f'{v:.0f}' for v in speeds)}); "
+                  f"rollout {split['rollout'] / total:.0%}, re-scoring {split['rescore'] / total:.0%}, optimise "
+                  f"{split['optimise'] / total:.0%}; optimisation {train_rate:.1f} GFLOP/s = "
+                  f"{train_rate / peak['fp32']:.0%} of the fp32 peak")
+        if commit:
+            print(f"  speed-up over {commit}: {medians['this checkout'] / medians[commit]:.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="time an issue-14 setting (see the docstring)")
+    parser.add_argument("--compare", metavar="REV", help="with --preset: also time this commit, in the same run")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="with --preset: torch threads")
+    parser.add_argument("--repeats", type=int, default=3, help="with --preset: runs per side and thread count")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="the shared data folder")
     parser.add_argument("--num-envs", type=int, default=16)
     parser.add_argument("--updates", type=int, default=6)
     parser.add_argument("--device", default="cpu")
@@ -111,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time stock SB3 PPO (--no-peer: ours only)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's dense peak, for the MFU")
     args = parser.parse_args(argv)
+    if args.preset:
+        if args.data_dir is None:
+            parser.error("--preset needs the Multi30k files: pass --data-dir (the shared data folder)")
+        compare(args.preset, args.compare, args.threads, args.repeats, args.updates, args.data_dir)
+        return 0
     r = measure(args.num_envs, args.updates, args.device, args.model, args.peer, args.peak_tflops)
     print(f"{args.num_envs} envs, {args.model} GPT-2 ({r['params'] / 1e6:.1f}M params), {ENV_ID} (32-token cap), "
           f"device {args.device}")

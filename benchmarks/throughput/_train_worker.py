@@ -1,0 +1,100 @@
+"""One timed side of ``benchmarks/throughput/train.py --preset``: run as a script, prints one JSON line.
+
+    python benchmarks/throughput/_train_worker.py PRESET_JSON
+
+Started by the benchmark in a fresh interpreter whose ``PYTHONPATH`` puts either this checkout or an older
+commit's worktree first, so the same lines time both. It therefore uses only what every timed commit has:
+``agents.ppo.PPO`` with a model instance and a built vector env, ``textgym.tokenization.train_bpe_tokenizer``,
+a ``.tsv`` dataset, and the ``time/*_s`` statistics of an update. Nothing from ``benchmarks`` is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _count_flops(policy: object) -> dict[str, int]:
+    """Positions through the trunk and the LM head, forward-only and in training (hooks on the HF model)."""
+    import torch
+
+    lm = policy.lm  # type: ignore[attr-defined]
+    counts = {"trunk_forward": 0, "trunk_train": 0, "head_forward": 0, "head_train": 0}
+
+    def trunk(module: object, args: tuple, kwargs: dict) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None:
+            counts["trunk_train" if torch.is_grad_enabled() else "trunk_forward"] += ids.numel()
+
+    def head(module: object, args: tuple) -> None:
+        positions = args[0].shape[0] * args[0].shape[1] if args[0].dim() == 3 else args[0].shape[0]
+        counts["head_train" if torch.is_grad_enabled() else "head_forward"] += positions
+
+    lm.transformer.register_forward_pre_hook(trunk, with_kwargs=True)
+    lm.lm_head.register_forward_pre_hook(head)
+    return counts
+
+
+def main() -> None:
+    """Build the preset's setting, warm up one update, time ``updates`` updates, print the figures."""
+    preset = json.loads(sys.argv[1])
+    import gymnasium as gym
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    import textgym  # registers the ids; its path says which tree was timed
+    from agents.ppo import PPO
+    from textgym.tokenization import train_bpe_tokenizer
+
+    torch.set_num_threads(preset["threads"])
+    data = Path(preset["data_dir"]) / "multi30k"
+    import gzip
+
+    with gzip.open(data / "train.en.gz", "rt", encoding="utf-8") as en, \
+            gzip.open(data / "train.de.gz", "rt", encoding="utf-8") as de:
+        pairs = [(s.strip(), t.strip()) for s, t, _ in zip(en, de, range(preset["pairs"]), strict=False)]
+    work = Path(preset["work_dir"])
+    work.mkdir(parents=True, exist_ok=True)
+    tsv = work / "multi30k-first.tsv"
+    tsv.write_text("".join(f"{s}\t{t}\n" for s, t in pairs), encoding="utf-8")
+    tokenizer = train_bpe_tokenizer([text for pair in pairs for text in pair], work / "bpe.json",
+                                    vocab_size=preset["vocab_size"])
+    envs = gym.make_vec("TextGen-Translate-v0", num_envs=preset["num_envs"], autoreset_mode="Disabled",
+                        dataset=str(tsv), tokenizer=tokenizer, max_prompt_tokens=preset["max_prompt_tokens"],
+                        max_new_tokens=preset["max_new_tokens"], scoring_workers=0)
+    torch.manual_seed(0)
+    length = preset["max_prompt_tokens"] + preset["max_new_tokens"]
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=length, n_layer=preset["n_layer"],
+                        n_head=preset["n_head"], n_embd=preset["n_embd"],
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, eos_token_id=tokenizer.eos_token_id,
+                        bos_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model = PPO(GPT2LMHeadModel(config), envs, seed=0, **preset["ppo"])
+    counts = _count_flops(model.policy)
+    reference_counts = _count_flops(model.reference)
+    model.learn(preset["num_envs"] * preset["max_new_tokens"])  # one warm-up update, untimed
+    model.history.clear()
+    for c in (counts, reference_counts):
+        c.update(dict.fromkeys(c, 0))
+    start, before = time.perf_counter(), model.num_timesteps
+    for _ in range(preset["updates"]):
+        model.history.append(model._update())
+    elapsed = time.perf_counter() - start
+    split = {k: sum(h[f"time/{k}_s"] for h in model.history) for k in ("rollout", "rescore", "optimise")}
+    params = sum(p.numel() for n, p in model.policy.lm.named_parameters() if "wpe" not in n)
+    head = model.policy.lm.lm_head.weight.numel()
+    trunk = params - head  # the tied token embedding is counted as the head, the lookup is free
+    flops = 0.0
+    for c in (counts, reference_counts):
+        flops += 2.0 * (trunk * c["trunk_forward"] + head * c["head_forward"])
+        flops += 6.0 * (trunk * c["trunk_train"] + head * c["head_train"])
+    print(json.dumps({"tokens_per_s": (model.num_timesteps - before) / elapsed, "seconds": elapsed,
+                      "textgym": str(Path(textgym.__file__).resolve().parents[1]),
+                      "split": split, "flops_per_s": flops / elapsed, "params": params,
+                      "optimise_flops_per_s": 6.0 * (trunk * counts["trunk_train"] + head * counts["head_train"])
+                      / split["optimise"]}))
+
+
+if __name__ == "__main__":
+    main()
