@@ -38,7 +38,7 @@ from agents.ppo.advantages import compute_gae, leave_one_out_baselines, self_cri
 from agents.ppo.callbacks import as_callback
 from agents.ppo.config import REMOVED, PPOConfig
 from agents.ppo.loss import approx_kl, clipped_surrogate_loss, clipped_value_loss, masked_mean
-from agents.rollout import Rollout, collect_rollout, sequence_logprobs
+from agents.rollout import Rollout, collect_rollout, sample, sequence_logprobs
 from agents.sft import SFTConfig, train_sft
 from textgym.error import InvalidArgumentError, MissingDependencyError, check_int
 from textgym.vector.torch_env import TextGenVectorEnv
@@ -211,7 +211,7 @@ class PPO:
         # values (the same forward as training's, so the first minibatch's ratio is exactly 1) and, when a KL is
         # read, the reference's
         first_epoch = self._minibatches(len(mask))
-        old_logprobs, old_values, ref_logprobs = self._rescore(rollout, first_epoch)
+        old_logprobs, old_values, ref_logprobs, old_entropy = self._rescore(rollout, first_epoch)
         rescore_done = time.perf_counter()
         # 3. per-token KL penalty on the env's rewards
         kl = None if ref_logprobs is None else (old_logprobs - ref_logprobs) * mask
@@ -230,7 +230,9 @@ class PPO:
         stop, train_values = False, cfg.baseline == "value" and cfg.vf_coef > 0  # else nothing reads the values
         for epoch in range(cfg.n_epochs):
             for rows in first_epoch if epoch == 0 else self._minibatches(len(mask)):
-                logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows, cfg.ent_coef > 0)
+                # the entropy is computed here only for an entropy bonus; the logged one comes from re-scoring
+                logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows,
+                                                              "grad" if cfg.ent_coef > 0 else "none")
                 mb_mask = mask[rows]
                 mb_adv = advantages[rows]
                 # normalise per minibatch over its real tokens (SB3's normalize_advantage=True); advantages against
@@ -239,8 +241,10 @@ class PPO:
                 mb_adv = centred / (masked_mean(centred**2, mb_mask).sqrt() + 1e-8)
                 policy_loss, clip_fraction = clipped_surrogate_loss(logprobs, old_logprobs[rows], mb_adv, mb_mask,
                                                                     cfg.clip_range)
-                entropy_mean = masked_mean(entropy, mb_mask)
-                loss = policy_loss - cfg.ent_coef * entropy_mean
+                loss = policy_loss
+                if entropy is not None:
+                    entropy_mean = masked_mean(entropy, mb_mask)
+                    loss = loss - cfg.ent_coef * entropy_mean
                 if train_values:
                     value_loss = clipped_value_loss(values, old_values[rows], returns[rows], mb_mask, cfg.clip_range_vf)
                     loss = loss + cfg.vf_coef * value_loss
@@ -254,8 +258,7 @@ class PPO:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
-                for key, value in (("policy_loss", policy_loss), ("entropy", entropy_mean),
-                                   ("clip_fraction", clip_fraction)):
+                for key, value in (("policy_loss", policy_loss), ("clip_fraction", clip_fraction)):
                     losses[key].append(float(value.detach()))
             if stop:
                 break
@@ -275,6 +278,7 @@ class PPO:
                  "time/optimise_s": time.perf_counter() - rescore_done}
         if not train_values:  # nothing trained the value head: no value loss to report
             del losses["value_loss"]
+        losses["entropy"] = [float(masked_mean(old_entropy, mask))]  # of the policy that sampled the rollout
         # an update stopped at its first minibatch took no step: its losses are NaN, not the mean of nothing
         stats.update({f"train/{k}": float(np.mean(v)) if v else float("nan") for k, v in losses.items()})
         return stats
@@ -301,20 +305,23 @@ class PPO:
 
     @torch.no_grad()
     def _rescore(self, rollout: Rollout, minibatches: list[torch.Tensor]
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Old log-probs and values ``[N, T]`` of the policy and the reference's log-probs, over ``minibatches``.
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Old log-probs, values and entropies ``[N, T]`` of the policy, and the reference's log-probs.
+
+        Computed over ``minibatches`` (the first epoch's, so its first forward repeats one of these exactly).
 
         The reference is skipped (None) when no KL is read: ``kl_coef`` 0 and no controller that could raise it.
         """
         cfg, N, T = self.config, len(rollout.mask), rollout.mask.shape[1]
-        old_logprobs, old_values = torch.zeros(N, T, device=self.device), torch.zeros(N, T, device=self.device)
+        old_logprobs, old_values, old_entropy = (torch.zeros(N, T, device=self.device) for _ in range(3))
         needs_reference = self.kl_coef > 0 or cfg.kl_target is not None
         ref_logprobs = torch.zeros(N, T, device=self.device) if needs_reference else None
         for rows in minibatches:
-            old_logprobs[rows], old_values[rows], _ = sequence_logprobs(self.policy, rollout, rows)
+            old_logprobs[rows], old_values[rows], old_entropy[rows] = sequence_logprobs(self.policy, rollout, rows,
+                                                                                         "logged")
             if ref_logprobs is not None:
                 ref_logprobs[rows] = sequence_logprobs(self.reference, rollout, rows)[0]
-        return old_logprobs, old_values, ref_logprobs
+        return old_logprobs, old_values, ref_logprobs, old_entropy
 
     def _minibatches(self, size: int) -> list[torch.Tensor]:
         """A fresh random order of the rollout's episodes, cut into minibatches (one draw per epoch)."""
@@ -351,10 +358,7 @@ class PPO:
                 self._greedy = GreedyAgent(self.policy, self.env.max_prompt_tokens)
             return self._greedy.predict({"input_ids": ids, "attention_mask": attention})[0], None
         next_logits = self.policy.next_token(ids, attention).logits.float()
-        if deterministic:
-            actions = next_logits.argmax(-1)
-        else:
-            actions = torch.multinomial(next_logits.softmax(-1), 1, generator=self.generator)[:, 0]
+        actions = next_logits.argmax(-1) if deterministic else sample(next_logits.log_softmax(-1), self.generator)
         out = actions.cpu().numpy()
         return (out[0] if single else out), None
 

@@ -8,7 +8,7 @@ import torch
 
 import textgym  # noqa: F401
 from agents.policy import TransformerPolicy
-from agents.rollout import collect_rollout, sequence_logprobs
+from agents.rollout import collect_rollout, sample, sequence_logprobs
 from textgym.error import InvalidArgumentError
 from textgym.tokenization import decode_responses
 
@@ -46,7 +46,7 @@ def test_rollout_matches_the_env_and_rescoring(setup):
     assert torch.all(rollout.rewards.sum(1) == rollout.rewards[torch.arange(N), last])
     # one teacher-forced pass gives the sampled tokens' log-probs and values (KV cache vs full forward)
     with torch.no_grad():
-        logprobs, values, entropy = sequence_logprobs(policy, rollout)
+        logprobs, values, entropy = sequence_logprobs(policy, rollout, entropy="logged")
     torch.testing.assert_close(logprobs, rollout.logprobs, atol=1e-5, rtol=0)
     torch.testing.assert_close(values, rollout.values, atol=1e-5, rtol=0)
     assert torch.all(entropy[rollout.mask.bool()] > 0)
@@ -96,10 +96,22 @@ def test_response_only_head_and_trimmed_padding_give_the_full_computation(setup)
     with torch.no_grad():
         expected = _full_sequence_logprobs(policy, rollout)
         for rows in (slice(None), torch.tensor([2, 0]), torch.tensor([1])):
-            got = sequence_logprobs(policy, rollout, rows)
+            got = sequence_logprobs(policy, rollout, rows, entropy="logged")
             for a, b in zip(got, expected, strict=True):
                 torch.testing.assert_close(a, b[rows], atol=1e-5, rtol=1e-5)
     # with a gradient for the entropy bonus, the same values (the chunked, graph-free entropy is only for logging)
-    with_grad = sequence_logprobs(policy, rollout, slice(None), entropy_grad=True)
+    with_grad = sequence_logprobs(policy, rollout, slice(None), entropy="grad")
     torch.testing.assert_close(with_grad[2].detach(), expected[2], atol=1e-5, rtol=1e-5)
-    assert with_grad[2].requires_grad and not sequence_logprobs(policy, rollout)[2].requires_grad
+    assert with_grad[2].requires_grad and not sequence_logprobs(policy, rollout, entropy="logged")[2].requires_grad
+    assert sequence_logprobs(policy, rollout)[2] is None  # nobody reads it: not computed
+
+
+def test_inverse_cdf_sampling_draws_the_distribution_and_never_an_impossible_token():
+    probs = torch.tensor([[0.0, 0.5, 0.0, 0.3, 0.2, 0.0]]).repeat(20_000, 1)
+    log_probs = probs.log()  # -inf for the impossible tokens, as a masked or underflowed softmax gives
+    draws = sample(log_probs, torch.Generator().manual_seed(0))
+    counts = torch.bincount(draws, minlength=6).double() / len(draws)
+    assert counts[[0, 2, 5]].sum() == 0
+    torch.testing.assert_close(counts, probs[0].double(), atol=0.015, rtol=0)
+    again = sample(log_probs, torch.Generator().manual_seed(0))
+    assert torch.equal(draws, again)  # seeded
