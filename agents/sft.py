@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from agents.policy import TransformerPolicy
+from agents.precision import PRECISIONS, autocast, resolve_precision
 from agents.rollout import response_forward
-from textgym.error import InvalidArgumentError, check_int
+from textgym.error import InvalidArgumentError, check_int, suggest
 from textgym.vector.torch_env import TextGenVectorEnv
 
 __all__ = ["SFT", "SFTConfig", "sft_batch", "train_sft"]
@@ -32,12 +33,17 @@ class SFTConfig:
     """Adam step size."""
     max_grad_norm: float = 1.0
     """Gradient norm clip."""
+    precision: str = "auto"
+    """As :attr:`agents.ppo.config.PPOConfig.precision`: bf16 autocast on bf16 CUDA devices with ``"auto"``."""
     seed: int = 0
     """Seed of the example order."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
             check_int(f"SFTConfig.{name}", getattr(self, name))
+        if self.precision not in PRECISIONS:
+            raise InvalidArgumentError(f"Unknown SFTConfig.precision {self.precision!r}. "
+                                       f"{suggest(self.precision, PRECISIONS)}")
         for name in ("learning_rate", "max_grad_norm"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -69,6 +75,7 @@ class SFT:
     def __init__(self, policy: TransformerPolicy, envs: TextGenVectorEnv, config: SFTConfig | None = None) -> None:
         self.policy, self.envs, self.config = policy, envs, config or SFTConfig()
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=self.config.learning_rate)
+        self._autocast_dtype = resolve_precision(self.config.precision, envs.device)
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.num_timesteps = 0
         self.losses: list[float] = []
@@ -78,8 +85,9 @@ class SFT:
         envs, P = self.envs, self.envs.max_prompt_tokens
         index = torch.randint(len(envs.examples), (self.config.batch_size,), generator=self.generator).to(envs.device)
         input_ids, attention, labels = sft_batch(envs, index)
-        logits = response_forward(self.policy, input_ids[:, :P], attention[:, :P], input_ids[:, P:],
-                                  attention[:, P:]).logits  # [B, T', V]: up to the batch's longest reference
+        with autocast(envs.device, self._autocast_dtype):
+            logits = response_forward(self.policy, input_ids[:, :P], attention[:, :P], input_ids[:, P:],
+                                      attention[:, P:]).logits  # [B, T', V]: up to the batch's longest reference
         labels = labels[:, : logits.shape[1]]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
         self.optimizer.zero_grad()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textgym.error import InvalidArgumentError, check_int
+from agents.precision import PRECISIONS
+from textgym.error import InvalidArgumentError, check_int, suggest
 
 __all__ = ["BASELINES", "REMOVED", "PPOConfig"]
 
@@ -65,8 +66,14 @@ class PPOConfig:
     """Samples per example with ``baseline="group"``; must divide ``num_envs``."""
     seed: int | None = None
     """Seed of torch, the envs, sampling and the minibatch order."""
+    precision: str = "auto"
+    """``"auto"``: bf16 autocast for the forward passes on CUDA devices with bf16, fp32 elsewhere (on CPUs it measured
+    slower at CPU-sized models, :mod:`agents.precision`); ``"bf16"`` or ``"fp32"`` to force one. Losses, parameters
+    and the optimizer state are fp32 either way."""
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise InvalidArgumentError(f"Unknown precision {self.precision!r}. {suggest(self.precision, PRECISIONS)}")
         if self.baseline not in BASELINES:
             accepted = ", ".join(map(repr, BASELINES))
             raise InvalidArgumentError(f"Unknown baseline {self.baseline!r}. Accepted: {accepted}.")

@@ -38,6 +38,7 @@ from agents.ppo.advantages import compute_gae, leave_one_out_baselines, self_cri
 from agents.ppo.callbacks import as_callback
 from agents.ppo.config import REMOVED, PPOConfig
 from agents.ppo.loss import approx_kl, clipped_surrogate_loss, clipped_value_loss, masked_mean
+from agents.precision import autocast, resolve_precision
 from agents.rollout import Rollout, collect_rollout, sample, sequence_logprobs
 from agents.sft import SFTConfig, train_sft
 from textgym.error import InvalidArgumentError, MissingDependencyError, check_int
@@ -89,6 +90,7 @@ class PPO:
         self.config.check_batch(self.env.num_envs)
         self.device = torch.device(device)
         self.policy = self._make_policy(policy).to(self.device)
+        self.autocast_dtype = resolve_precision(self.config.precision, self.device)
         self.sft_losses = self._initialise(init, sft_config)
         self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate)
@@ -203,7 +205,8 @@ class PPO:
         cfg, start = self.config, time.perf_counter()
         # 1. rollouts: n_steps batches of episodes, sampled on the device
         self.policy.eval()  # for the whole update: see step 5
-        rollout, baselines = self._collect()
+        with autocast(self.device, self.autocast_dtype):
+            rollout, baselines = self._collect()
         rollout_done = time.perf_counter()
         mask = rollout.mask.float()
         self.num_timesteps += int(mask.sum())
@@ -231,8 +234,9 @@ class PPO:
         for epoch in range(cfg.n_epochs):
             for rows in first_epoch if epoch == 0 else self._minibatches(len(mask)):
                 # the entropy is computed here only for an entropy bonus; the logged one comes from re-scoring
-                logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows,
-                                                              "grad" if cfg.ent_coef > 0 else "none")
+                with autocast(self.device, self.autocast_dtype):  # the forward only; the losses below are fp32
+                    logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows,
+                                                                  "grad" if cfg.ent_coef > 0 else "none")
                 mb_mask = mask[rows]
                 mb_adv = advantages[rows]
                 # normalise per minibatch over its real tokens (SB3's normalize_advantage=True); advantages against
@@ -317,10 +321,13 @@ class PPO:
         needs_reference = self.kl_coef > 0 or cfg.kl_target is not None
         ref_logprobs = torch.zeros(N, T, device=self.device) if needs_reference else None
         for rows in minibatches:
-            old_logprobs[rows], old_values[rows], old_entropy[rows] = sequence_logprobs(self.policy, rollout, rows,
-                                                                                         "logged")
-            if ref_logprobs is not None:
-                ref_logprobs[rows] = sequence_logprobs(self.reference, rollout, rows)[0]
+            with autocast(self.device, self.autocast_dtype):
+                logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows, "logged")
+                old_logprobs[rows], old_values[rows] = logprobs, values
+                if entropy is not None:  # "logged" always computes it
+                    old_entropy[rows] = entropy
+                if ref_logprobs is not None:
+                    ref_logprobs[rows] = sequence_logprobs(self.reference, rollout, rows)[0]
         return old_logprobs, old_values, ref_logprobs, old_entropy
 
     def _minibatches(self, size: int) -> list[torch.Tensor]:

@@ -176,11 +176,17 @@ def run_side(tree: Path, preset: dict[str, Any]) -> dict[str, Any]:
 
 
 def compare(preset_name: str, commit: str | None, threads: list[int], repeats: int, updates: int,
-            data_dir: Path) -> None:
-    """Time ``preset_name`` with this checkout (and ``commit``), interleaved, ``repeats`` times per thread count."""
-    trees = {"this checkout": Path(__file__).resolve().parents[2]}
+            data_dir: Path, precisions: list[str] | None = None) -> None:
+    """Time ``preset_name`` with this checkout (and ``commit``), interleaved, ``repeats`` times per thread count.
+
+    ``precisions``: this checkout's PPO ``precision`` settings to time (each a side of its own; an older commit
+    runs its only one).
+    """
+    here = Path(__file__).resolve().parents[2]
+    sides = {f"this ({p})": (here, p) for p in precisions} if precisions else {"this checkout": (here, None)}
+    trees = dict(sides)
     if commit:
-        trees[commit] = _worktree(commit)
+        trees[commit] = (_worktree(commit), None)
     work = Path(tempfile.mkdtemp(prefix="textgym-train-bench-"))
     for count in threads:
         peak = matmul_peak(count)
@@ -188,8 +194,9 @@ def compare(preset_name: str, commit: str | None, threads: list[int], repeats: i
                   "work_dir": str(work)}
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
         for _ in range(repeats):
-            for name, tree in trees.items():
-                runs[name].append(run_side(tree, preset))
+            for name, (tree, precision) in trees.items():
+                ppo = {**preset["ppo"], **({"precision": precision} if precision else {})}
+                runs[name].append(run_side(tree, {**preset, "ppo": ppo}))
         print(f"{preset_name}, {count} thread(s); matmul peak fp32 {peak['fp32']:.0f}, bf16 {peak['bf16']:.0f} "
               "GFLOP/s")
         medians = {}
@@ -200,12 +207,14 @@ def compare(preset_name: str, commit: str | None, threads: list[int], repeats: i
             split = best["split"]
             total = sum(split.values())
             train_rate = statistics.median(r["optimise_flops_per_s"] for r in results) / 1e9
+            peak_used = peak["bf16" if "bf16" in name or "auto" in name else "fp32"]
             print(f"  {name:>14}: {medians[name]:8.0f} tokens/s (runs {', '.join(f'{v:.0f}' for v in speeds)}); "
                   f"rollout {split['rollout'] / total:.0%}, re-scoring {split['rescore'] / total:.0%}, optimise "
                   f"{split['optimise'] / total:.0%}; optimisation {train_rate:.1f} GFLOP/s = "
-                  f"{train_rate / peak['fp32']:.0%} of the fp32 peak")
+                  f"{train_rate / peak_used:.0%} of the {'bf16' if peak_used == peak['bf16'] else 'fp32'} peak")
         if commit:
-            print(f"  speed-up over {commit}: {medians['this checkout'] / medians[commit]:.2f}x")
+            for name in sides:
+                print(f"  {name} speed-up over {commit}: {medians[name] / medians[commit]:.2f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="with --preset: torch threads")
     parser.add_argument("--repeats", type=int, default=3, help="with --preset: runs per side and thread count")
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="the shared data folder")
+    parser.add_argument("--precision", nargs="+", choices=["auto", "fp32", "bf16"],
+                        help="with --preset: this checkout's PPO precision(s), each timed as a side")
     parser.add_argument("--num-envs", type=int, default=16)
     parser.add_argument("--updates", type=int, default=6)
     parser.add_argument("--device", default="cpu")
@@ -227,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.preset:
         if args.data_dir is None:
             parser.error("--preset needs the Multi30k files: pass --data-dir (the shared data folder)")
-        compare(args.preset, args.compare, args.threads, args.repeats, args.updates, args.data_dir)
+        compare(args.preset, args.compare, args.threads, args.repeats, args.updates, args.data_dir, args.precision)
         return 0
     r = measure(args.num_envs, args.updates, args.device, args.model, args.peer, args.peak_tflops)
     print(f"{args.num_envs} envs, {args.model} GPT-2 ({r['params'] / 1e6:.1f}M params), {ENV_ID} (32-token cap), "

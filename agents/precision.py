@@ -1,0 +1,60 @@
+"""Mixed precision: bf16 autocast for the forward passes where the hardware has bf16, fp32 everywhere else.
+
+``precision="auto"`` takes bf16 on CUDA devices that support it, else fp32 with a one-line note. Only the forwards
+run under autocast (rollout, re-scoring, training); log-softmax, losses, the parameters and the optimizer state stay
+in fp32 (the callers upcast logits and values before any loss). ``"bf16"`` forces it, on a CPU too (emulated and slow
+where the CPU lacks AVX-512 BF16 or AMX, see :func:`bf16_supported`); ``"fp32"`` turns it off.
+
+**Why "auto" stays fp32 on CPUs that have bf16** (measured, ``benchmarks/RESULTS.md``): on a CPU with AMX a
+1024-square bf16 matmul runs 7-8x the fp32 one, yet a whole PPO update of issue 14's 2x128 GPT-2 under autocast is
+*slower* (1,045 vs 1,092 tokens/s, one thread), and a training step of the 2x64 default 0.6x: at these widths the
+update is not matmul-bound, and autocast casts every weight and activation at every op. A CPU where bf16 pays
+needs a wider model (or bf16 weights with fp32 master copies, not done); force it there with ``"bf16"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any
+
+import torch
+
+from textgym.error import InvalidArgumentError, suggest
+
+__all__ = ["PRECISIONS", "autocast", "bf16_supported", "resolve_precision"]
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 matmuls natively (CUDA's own check; AVX-512 BF16 or AMX on a CPU)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        cpu: Any = torch.cpu
+        checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        return any(bool(check()) for check in checks if check is not None)
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device`` (None: fp32, no autocast)."""
+    if precision not in PRECISIONS:
+        raise InvalidArgumentError(f"Unknown precision {precision!r}. {suggest(str(precision), PRECISIONS)}")
+    device = torch.device(device)
+    if precision == "fp32":
+        return None
+    if precision == "bf16" or (device.type == "cuda" and bf16_supported(device)):
+        return torch.bfloat16
+    if device.type == "cuda":
+        warnings.warn(f"precision='auto': {device} has no native bf16; training in fp32.", RuntimeWarning,
+                      stacklevel=3)
+    return None  # a CPU: fp32, the faster choice at the sizes measured (module docstring)
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to ``dtype`` on ``device``, or a no-op for fp32."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
