@@ -85,6 +85,15 @@ def _episode_count(episodes: int | str | None, available: int, split: str) -> in
     return check_int("episodes", episodes, 1, available, unit=f" (the {split} split's size)")
 
 
+def _check_metrics(metrics: Sequence[str], envs: TextGenVectorEnv) -> None:
+    unknown = [m for m in metrics if m not in envs.task.metric_scorers]
+    if unknown:
+        raise InvalidArgumentError(
+            f"Metric(s) {unknown} not available for the {envs.task.name!r} task. Accepted: "
+            f"{sorted(envs.task.metric_scorers)}."
+        )
+
+
 def evaluate(agent: Any, envs: TextGenVectorEnv, episodes: int | str | None = "all",
              metrics: Sequence[str] = (), seed: int = 0) -> Evaluation:
     """Play the first ``episodes`` examples of ``envs``' split with ``agent`` and score them.
@@ -104,12 +113,7 @@ def evaluate(agent: Any, envs: TextGenVectorEnv, episodes: int | str | None = "a
         )
     examples = envs.examples
     count = _episode_count(episodes, len(examples), envs.split)
-    unknown = [m for m in metrics if m not in envs.task.metric_scorers]
-    if unknown:
-        raise InvalidArgumentError(
-            f"Metric(s) {unknown} not available for the {envs.task.name!r} task. Accepted: "
-            f"{sorted(envs.task.metric_scorers)}."
-        )
+    _check_metrics(metrics, envs)
     player, N = _agent(agent, envs), envs.num_envs
     responses: list[str] = [""] * count
     rewards = np.zeros(count)

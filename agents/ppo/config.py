@@ -68,7 +68,7 @@ class PPOConfig:
     """Seed of torch, the envs, sampling and the minibatch order."""
     precision: str = "auto"
     """``"auto"``: bf16 autocast for the forward passes on CUDA devices with bf16, fp32 elsewhere (on CPUs it measured
-    slower at CPU-sized models, :mod:`agents.precision`); ``"bf16"`` or ``"fp32"`` to force one. Losses, parameters
+    no faster at CPU-sized models, :mod:`agents.precision`); ``"bf16"`` or ``"fp32"`` to force one. Losses, parameters
     and the optimizer state are fp32 either way."""
 
     def __post_init__(self) -> None:

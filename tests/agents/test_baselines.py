@@ -139,3 +139,29 @@ def test_cached_greedy_decoding_equals_full_forward_decoding(mode):
         decoded += cached._state is not None
         observations = [env.step(torch.as_tensor(a))[0] for env in envs]
     assert decoded > 5  # the cache was in use
+
+
+def test_agents_play_an_env_with_no_task_behind_it():
+    """The agents read only the observation layout (prompt cells, then response cells), so they serve any env with
+    textgym's spaces: here one whose step rewards token 5 and ends at EOS (2) or the cap."""
+    from agents import GreedyAgent
+    from tests.fakes import GenericTextEnv, play, tiny_policy
+
+    def step(env, action):
+        position = env.max_prompt_tokens + env.generated
+        env.input_ids[position], env.attention_mask[position] = int(action), 1
+        env.generated += 1
+        done = int(action) == 2 or env.generated == env.max_new_tokens
+        return env.obs(), float(int(action) == 5), done, False, {"generated": env.generated}
+
+    env = GenericTextEnv(vocab_size=16, step_func=step)
+    rewards, actions, info, _ = play(env, RandomAgent(env.action_space, seed=0), seed=0)
+    assert len(actions) == info["generated"] <= 4 and rewards == [float(a == 5) for a in actions]
+    policy = tiny_policy(16, max_positions=8).eval()
+    greedy = GreedyAgent(policy)
+    _, greedy_actions, _, final = play(env, greedy, seed=0)
+    assert play(env, greedy, seed=0)[1] == greedy_actions and final["attention_mask"].sum() == 1 + len(greedy_actions)
+    first, _ = env.reset(seed=0)
+    ids, mask = (torch.as_tensor(first[k])[None] for k in ("input_ids", "attention_mask"))
+    with torch.no_grad():
+        assert greedy_actions[0] == int(policy.next_token(ids, mask).logits.argmax())
