@@ -214,7 +214,11 @@ class PPO:
         # values (the same forward as training's, so the first minibatch's ratio is exactly 1) and, when a KL is
         # read, the reference's
         first_epoch = self._minibatches(len(mask))
-        old_logprobs, old_values, ref_logprobs, old_entropy = self._rescore(rollout, first_epoch)
+        # with no KL and no value baseline, nothing reads the first minibatch's old outputs before its own first
+        # training forward, which computes them bit for bit: that minibatch is not re-scored
+        reuse_first = not self._needs_reference and cfg.baseline != "value"
+        old_logprobs, old_values, ref_logprobs, old_entropy = self._rescore(
+            rollout, first_epoch[1:] if reuse_first else first_epoch)
         rescore_done = time.perf_counter()
         # 3. per-token KL penalty on the env's rewards
         kl = None if ref_logprobs is None else (old_logprobs - ref_logprobs) * mask
@@ -232,11 +236,14 @@ class PPO:
                                           "clip_fraction": []}
         stop, train_values = False, cfg.baseline == "value" and cfg.vf_coef > 0  # else nothing reads the values
         for epoch in range(cfg.n_epochs):
-            for rows in first_epoch if epoch == 0 else self._minibatches(len(mask)):
-                # the entropy is computed here only for an entropy bonus; the logged one comes from re-scoring
+            for index, rows in enumerate(first_epoch if epoch == 0 else self._minibatches(len(mask))):
+                reused = reuse_first and epoch == 0 and index == 0  # its forward is also its re-scoring
+                # the entropy is computed here for an entropy bonus; the logged one comes from re-scoring
                 with autocast(self.device, self.autocast_dtype):  # the forward only; the losses below are fp32
-                    logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows,
-                                                                  "grad" if cfg.ent_coef > 0 else "none")
+                    logprobs, values, entropy = sequence_logprobs(
+                        self.policy, rollout, rows, "grad" if cfg.ent_coef > 0 else "logged" if reused else "none")
+                if reused:
+                    old_logprobs[rows], old_entropy[rows] = logprobs.detach(), entropy.detach()  # type: ignore[union-attr]
                 mb_mask = mask[rows]
                 mb_adv = advantages[rows]
                 # normalise per minibatch over its real tokens (SB3's normalize_advantage=True); advantages against
@@ -307,6 +314,11 @@ class PPO:
                 baselines.append(collect_rollout(self.policy, self.env, deterministic=True, options=replay).returns)
         return _concat(batches), baselines
 
+    @property
+    def _needs_reference(self) -> bool:
+        """Whether the reference's log-probs are read: a KL penalty, or a controller that could start one."""
+        return self.kl_coef > 0 or self.config.kl_target is not None
+
     @torch.no_grad()
     def _rescore(self, rollout: Rollout, minibatches: list[torch.Tensor]
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
@@ -316,10 +328,9 @@ class PPO:
 
         The reference is skipped (None) when no KL is read: ``kl_coef`` 0 and no controller that could raise it.
         """
-        cfg, N, T = self.config, len(rollout.mask), rollout.mask.shape[1]
+        N, T = len(rollout.mask), rollout.mask.shape[1]
         old_logprobs, old_values, old_entropy = (torch.zeros(N, T, device=self.device) for _ in range(3))
-        needs_reference = self.kl_coef > 0 or cfg.kl_target is not None
-        ref_logprobs = torch.zeros(N, T, device=self.device) if needs_reference else None
+        ref_logprobs = torch.zeros(N, T, device=self.device) if self._needs_reference else None
         for rows in minibatches:
             with autocast(self.device, self.autocast_dtype):
                 logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows, "logged")

@@ -226,13 +226,24 @@ def test_skipped_forwards_change_no_result(monkeypatch):
     assert full.kl_coef == 0.0 and "train/kl_to_ref" in full.history[-1]
     for p, q in zip(_parameters(lean), _parameters(full), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
-    group = make(baseline="group", group_size=4)
+    forwards = []
+    group = make(baseline="group", group_size=4, kl_coef=0.0)
+    group.policy.register_forward_pre_hook(lambda *_: forwards.append(torch.is_grad_enabled()))
     group.learn(8 * 4)
-    no_values = make(baseline="group", group_size=4, vf_coef=0.0)
+    no_values = make(baseline="group", group_size=4, kl_coef=0.0, vf_coef=0.0)
     no_values.learn(8 * 4)
     assert "train/value_loss" not in group.history[-1]
-    for p, q in zip(_parameters(group), _parameters(no_values), strict=True):
+    # nothing needs the old outputs before training: the first (here the only) minibatch's training forward doubles
+    # as its re-scoring, so the teacher-forced forwards are the two epochs' and no other
+    assert forwards == [True, True]
+    rescored_forwards = []
+    rescored = make(baseline="group", group_size=4, kl_coef=0.0, kl_target=1.0)  # the KL is read: all re-scored
+    rescored.policy.register_forward_pre_hook(lambda *_: rescored_forwards.append(torch.is_grad_enabled()))
+    rescored.learn(8 * 4)
+    assert rescored_forwards == [False, True, True]
+    for p, q, r in zip(_parameters(group), _parameters(no_values), _parameters(rescored), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
+        torch.testing.assert_close(p, r, rtol=0, atol=0)
 
 
 def test_the_first_minibatch_of_an_update_has_a_ratio_of_exactly_one(monkeypatch):
