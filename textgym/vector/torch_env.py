@@ -286,9 +286,12 @@ class TextGenVectorEnv(VectorEnv):
         The task's reward (through ``Task.score``), or token BLEU from scratch: EOS is not part of the response;
         each row's last token is read from the token buffer.
         """
-        mask = torch.zeros(self.num_envs, dtype=torch.bool)
-        mask[torch.from_numpy(rows)] = True
+        mask = None
+        if self._bleu is None or self._decodes:
+            mask = torch.zeros(self.num_envs, dtype=torch.bool)
+            mask[torch.from_numpy(rows)] = True
         if self._bleu is None:
+            assert mask is not None
             score, texts = self._host_scores(mask, mask)
             return score.numpy()[rows], texts
         P = self.max_prompt_tokens
@@ -297,7 +300,7 @@ class TextGenVectorEnv(VectorEnv):
         lengths = generated - ((last == self.eos_token_id) & (generated > 0))
         hypotheses = self.input_ids.numpy()[rows, P:]
         scores = self._bleu.host_scores(hypotheses, lengths, self.example_index.numpy()[rows])
-        return scores, self._decoded_texts(mask) if self._decodes else None
+        return scores, self._decoded_texts(mask) if mask is not None else None
 
     def close_extras(self, **kwargs: Any) -> None:
         """Free the device tensors and stop the scoring workers."""
@@ -471,7 +474,7 @@ class TextGenVectorEnv(VectorEnv):
         """The text entries of a step where no row ended (built once, read-only)."""
         if not self._decodes:
             return None
-        if getattr(self, "_empty_texts", None) is None:
+        if self._empty_texts is None:
             metrics = {name: np.zeros(0) for name in self.task.metric_scorers} if self.info_metrics else {}
             empty = self.episode.text_info(self.num_envs, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
                                            [], metrics)
