@@ -15,7 +15,7 @@ import numpy as np
 
 from textgym.spaces import action_space, observation_space
 
-__all__ = ["GenericTextEnv", "char_tokenizer", "play", "tiny_policy"]
+__all__ = ["GenericTextEnv", "char_tokenizer", "play", "record_log_ratios", "tiny_policy"]
 
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 
@@ -113,3 +113,18 @@ def play(env: Any, agent: Any, seed: int | None = None, options: dict[str, Any] 
         assert not truncated
         if terminated:
             return rewards, actions, info, obs
+
+
+def record_log_ratios(monkeypatch: Any) -> list[float]:
+    """Spy on PPO's clipped surrogate: the list fills with each minibatch's ``max |log pi - log pi_old|``."""
+    import agents.ppo.ppo as ppo_module
+
+    seen: list[float] = []
+    surrogate = ppo_module.clipped_surrogate_loss
+
+    def recording(logprobs: Any, old_logprobs: Any, *args: Any) -> Any:
+        seen.append(float((logprobs - old_logprobs).abs().max().detach()))
+        return surrogate(logprobs, old_logprobs, *args)
+
+    monkeypatch.setattr(ppo_module, "clipped_surrogate_loss", recording)
+    return seen

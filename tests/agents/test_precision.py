@@ -59,16 +59,9 @@ def _train(precision, updates, tmp_path=None, resume_after=None):
 def test_in_bf16_seeded_runs_and_resumed_runs_are_bit_identical_and_the_first_ratio_is_one(tmp_path, monkeypatch):
     """What bf16 keeps (on one machine, one thread count): determinism, resume, the first minibatch's ratio of 1.
     What it loses: equality with an fp32 run (the test above bounds the difference)."""
-    import agents.ppo.ppo as ppo_module
+    from tests.fakes import record_log_ratios
 
-    ratios = []
-    surrogate = ppo_module.clipped_surrogate_loss
-
-    def recording(logprobs, old_logprobs, *args):
-        ratios.append(float((logprobs - old_logprobs).abs().max().detach()))
-        return surrogate(logprobs, old_logprobs, *args)
-
-    monkeypatch.setattr(ppo_module, "clipped_surrogate_loss", recording)
+    ratios = record_log_ratios(monkeypatch)
     first = _train("bf16", 2)
     assert ratios[0] == 0.0 and ratios[4] == 0.0  # the first minibatch of each update (2 epochs x 2 minibatches)
     again, resumed = _train("bf16", 2), _train("bf16", 2, tmp_path, resume_after=1)

@@ -248,16 +248,9 @@ def test_skipped_forwards_change_no_result(monkeypatch):
 
 def test_the_first_minibatch_of_an_update_has_a_ratio_of_exactly_one(monkeypatch):
     """Old log-probs come from the same teacher-forced forward, on the same minibatches, as the first epoch's."""
-    import agents.ppo.ppo as ppo_module
+    from tests.fakes import record_log_ratios
 
-    seen = []
-    surrogate = ppo_module.clipped_surrogate_loss
-
-    def recording(logprobs, old_logprobs, *args):
-        seen.append(float((logprobs - old_logprobs).abs().max().detach()))
-        return surrogate(logprobs, old_logprobs, *args)
-
-    monkeypatch.setattr(ppo_module, "clipped_surrogate_loss", recording)
+    seen = record_log_ratios(monkeypatch)
     model = make(n_epochs=2, batch_size=4)
     model.learn(8 * 4 * 2)
     per_update = 2 * 2  # epochs x minibatches
