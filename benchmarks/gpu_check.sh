@@ -66,7 +66,7 @@ print(\"transformers\", transformers.__version__, \"gymnasium\", gymnasium.__ver
 stable_baselines3.__version__, \"sacrebleu\", sacrebleu.__version__, \"numpy\", numpy.__version__)"; nproc'
 # the sync check: steps in which no episode ends under torch.cuda.set_sync_debug_mode("error"), rows vs the CPU
 step gpu-tests 150 python3 -m pytest -q -p no:cacheprovider -m gpu --runslow tests/vector
-step env-4096 150 python3 -m benchmarks.throughput.env --device "$device" "${small[@]}" --peers sync
+step env-4096 150 python3 -m benchmarks.throughput.env --device "$device" "${small[@]}" --peers sync --repeats 1
 step env-16384 120 python3 -m benchmarks.throughput.env --device "$device" "${large[@]}" --peers none
 step train-gpt2-small 180 python3 -m benchmarks.throughput.train --device "$device" --model "$model" \
   --num-envs "$envs" --updates "$updates" --no-peer --peak-tflops 989

@@ -1,7 +1,7 @@
 """Env-steps per second of TextGenVectorEnv against Gymnasium's SyncVectorEnv and SB3's DummyVecEnv, in one run.
 
     python -m benchmarks.throughput.env [--num-envs 1 64 1024 4096] [--seconds 1.5] [--device cpu]
-        [--peers sync dummy | none]
+        [--peers sync dummy | none] [--repeats 3]
 
 An env-step is one token in one sub-env. Every side runs a uniformly random policy on TextGen-Translate-v0
 (built-in corpus, 64-token cap) with scoring included, and both sides of a comparison use the same reward:
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -130,6 +131,21 @@ def measure(num_envs: int, reward: str, side: str, seconds: float = 1.5, device:
     return {"steps_per_s": rate, "scoring_share": timer.seconds / elapsed}
 
 
+def repeated(num_envs: int, reward: str, sides: list[str], repeats: int, seconds: float, device: str = "cpu"
+             ) -> dict[str, list[dict[str, float]]]:
+    """``repeats`` measurements of every side, interleaved (ours, peers, ours, peers, ...).
+
+    One number can hide a cliff, a median and a range cannot. The first measurement of a process runs slower
+    (measured at 4,096 envs with chrF: 355-470k steps/s, later ones 517-773k; not the scorer's caches, not removed
+    by 128 warm-up steps), so read the median.
+    """
+    runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
+    for _ in range(repeats):
+        for side in sides:
+            runs[side].append(measure(num_envs, reward, side, seconds, device if side == "ours" else "cpu"))
+    return runs
+
+
 def token_bleu_correlation(episodes: int = 300, seed: int = 0) -> float:
     """Pearson r between token BLEU and sacreBLEU's sentence BLEU over partly right responses."""
     from sacrebleu.metrics import BLEU
@@ -157,21 +173,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 64, 1024, 4096])
     parser.add_argument("--seconds", type=float, default=1.5)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per side, interleaved")
     parser.add_argument("--peers", nargs="+", default=["sync", "dummy"], choices=["sync", "dummy", "none"],
                         help="the peers to time (none: ours only, e.g. at 16384 envs on a GPU)")
     args = parser.parse_args(argv)
     args.peers = [p for p in args.peers if p != "none"]
-    print(f"{'reward':<11} {'envs':>5} {'side':<6} {'steps/s':>12} {'scoring':>8} {'ours/side':>9}")
+    print(f"{'reward':<11} {'envs':>5} {'side':<6} {'median steps/s':>14} {'range (repeats)':>25} {'scoring':>8} "
+          f"{'ours/side':>9}")
     for reward in ("token_bleu", "chrf"):
         for n in args.num_envs:
-            ours = measure(n, reward, "ours", args.seconds, args.device)
-            print(f"{reward:<11} {n:>5} {'ours':<6} {ours['steps_per_s']:>12,.0f} {ours['scoring_share']:>8.0%} "
-                  f"{'':>9}")
-            for peer in args.peers:
-                result = measure(n, reward, peer, args.seconds)
-                ratio = ours["steps_per_s"] / result["steps_per_s"]
-                print(f"{reward:<11} {n:>5} {peer:<6} {result['steps_per_s']:>12,.0f} "
-                      f"{result['scoring_share']:>8.0%} {ratio:>8.1f}x")
+            runs = repeated(n, reward, ["ours", *args.peers], args.repeats, args.seconds, args.device)
+            ours = statistics.median(r["steps_per_s"] for r in runs["ours"])
+            for side, results in runs.items():
+                rates = sorted(r["steps_per_s"] for r in results)
+                median, share = statistics.median(rates), statistics.median(r["scoring_share"] for r in results)
+                ratio = "" if side == "ours" else f"{ours / median:.1f}x"
+                print(f"{reward:<11} {n:>5} {side:<6} {median:>14,.0f} {f'{rates[0]:,.0f}-{rates[-1]:,.0f}':>25} "
+                      f"{share:>8.0%} {ratio:>9}")
     print(f"token BLEU vs sacreBLEU BLEU, Pearson r over 300 episodes: {token_bleu_correlation():.3f}")
     return 0
 

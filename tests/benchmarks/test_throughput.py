@@ -16,11 +16,13 @@ def test_sandbox_benchmark_runs(capsys):
 
 @pytest.mark.slow
 def test_env_benchmark_measures_every_side_and_token_bleu_tracks_bleu():
-    from benchmarks.throughput.env import measure, token_bleu_correlation
+    from benchmarks.throughput.env import measure, repeated, token_bleu_correlation
 
     for side in ("ours", "sync", "dummy"):
         result = measure(4, "token_bleu", side, seconds=0.0)
         assert result["steps_per_s"] > 0 and 0.0 <= result["scoring_share"] <= 1.0
+    runs = repeated(4, "chrf", ["ours", "sync"], repeats=2, seconds=0.0)  # the table's median and range
+    assert {side: len(r) for side, r in runs.items()} == {"ours": 2, "sync": 2}
     assert token_bleu_correlation(episodes=120) > 0.9  # measured 0.959 over 300 episodes
 
 
