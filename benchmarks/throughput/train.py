@@ -217,6 +217,58 @@ def compare(preset_name: str, commit: str | None, threads: list[int], repeats: i
                 print(f"  {name} speed-up over {commit}: {medians[name] / medians[commit]:.2f}x")
 
 
+def rollout_vs_generate(preset_name: str, threads: int, repeats: int, data_dir: Path) -> dict[str, float]:
+    """Generated tokens/s of our sampled rollout and of ``model.generate`` on the same model, prompts and batch.
+
+    Ours includes the env steps and the scoring; ``generate`` samples with its KV cache (no top-k). Both in this
+    process, interleaved ``repeats`` times; medians.
+    """
+    import gzip
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from agents.policy import TransformerPolicy
+    from agents.rollout import collect_rollout
+    from textgym.tokenization import train_bpe_tokenizer
+
+    preset = PRESETS[preset_name]
+    torch.set_num_threads(threads)
+    work = Path(tempfile.mkdtemp(prefix="textgym-generate-bench-"))
+    with gzip.open(data_dir / "multi30k" / "train.en.gz", "rt", encoding="utf-8") as en, \
+            gzip.open(data_dir / "multi30k" / "train.de.gz", "rt", encoding="utf-8") as de:
+        pairs = [(s.strip(), t.strip()) for s, t, _ in zip(en, de, range(preset["pairs"]), strict=False)]
+    (work / "pairs.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in pairs), encoding="utf-8")
+    tokenizer = train_bpe_tokenizer([x for pair in pairs for x in pair], work / "bpe.json",
+                                    vocab_size=preset["vocab_size"])
+    P, T, N = preset["max_prompt_tokens"], preset["max_new_tokens"], preset["num_envs"]
+    envs = gym.make_vec(ENV_ID, num_envs=N, autoreset_mode="Disabled", dataset=str(work / "pairs.tsv"),
+                        tokenizer=tokenizer, max_prompt_tokens=P, max_new_tokens=T, scoring_workers=0)
+    torch.manual_seed(0)
+    lm = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=P + T, n_layer=preset["n_layer"],
+                                    n_head=preset["n_head"], n_embd=preset["n_embd"], resid_pdrop=0.0,
+                                    embd_pdrop=0.0, attn_pdrop=0.0, eos_token_id=tokenizer.eos_token_id,
+                                    pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id))
+    policy = TransformerPolicy(lm, len(tokenizer)).eval()
+    generator = torch.Generator().manual_seed(0)
+    envs.reset(seed=0)
+    rates: dict[str, list[float]] = {"ours": [], "generate": []}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        rollout = collect_rollout(policy, envs, generator)
+        rates["ours"].append(float(rollout.mask.sum()) / (time.perf_counter() - start))
+        prompts, mask = rollout.prompt_ids, rollout.prompt_mask
+        with torch.no_grad():
+            start = time.perf_counter()
+            out = lm.generate(input_ids=prompts, attention_mask=mask, max_new_tokens=T, do_sample=True, top_k=0,
+                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+            seconds = time.perf_counter() - start
+        new = out[:, P:]
+        ended = (new == tokenizer.eos_token_id).int().cumsum(1)  # tokens up to and including each row's EOS
+        generated = int(((ended == 0) | ((ended == 1) & (new == tokenizer.eos_token_id))).sum())
+        rates["generate"].append(generated / seconds)
+    return {side: statistics.median(values) for side, values in rates.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -225,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="with --preset: torch threads")
     parser.add_argument("--repeats", type=int, default=3, help="with --preset: runs per side and thread count")
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="the shared data folder")
+    parser.add_argument("--generate", action="store_true",
+                        help="with --preset: our rollout against model.generate on the same model and batch")
     parser.add_argument("--precision", nargs="+", choices=["auto", "fp32", "bf16"],
                         help="with --preset: this checkout's PPO precision(s), each timed as a side")
     parser.add_argument("--num-envs", type=int, default=16)
@@ -238,6 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.preset:
         if args.data_dir is None:
             parser.error("--preset needs the Multi30k files: pass --data-dir (the shared data folder)")
+        if args.generate:
+            for count in args.threads:
+                rates = rollout_vs_generate(args.preset, count, args.repeats, args.data_dir)
+                print(f"{args.preset}, {count} thread(s): our rollout {rates['ours']:,.0f} generated tokens/s (env "
+                      f"steps and scoring included), model.generate {rates['generate']:,.0f}: "
+                      f"{rates['ours'] / rates['generate']:.2f}x")
+            return 0
         compare(args.preset, args.compare, args.threads, args.repeats, args.updates, args.data_dir, args.precision)
         return 0
     r = measure(args.num_envs, args.updates, args.device, args.model, args.peer, args.peak_tflops)
