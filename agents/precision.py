@@ -23,7 +23,7 @@ import torch
 
 from textgym.error import InvalidArgumentError, suggest
 
-__all__ = ["PRECISIONS", "autocast", "bf16_supported", "resolve_precision"]
+__all__ = ["PRECISIONS", "autocast", "bf16_supported", "check_precision", "resolve_precision"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -39,10 +39,16 @@ def bf16_supported(device: torch.device) -> bool:
     return False
 
 
+def check_precision(precision: object, name: str = "precision") -> str:
+    """Return ``precision`` if it is one of :data:`PRECISIONS`, else raise naming it and the accepted ones."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise InvalidArgumentError(f"Unknown {name} {precision!r}. {suggest(str(precision), PRECISIONS)}")
+    return precision
+
+
 def resolve_precision(precision: str, device: torch.device | str) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device`` (None: fp32, no autocast)."""
-    if precision not in PRECISIONS:
-        raise InvalidArgumentError(f"Unknown precision {precision!r}. {suggest(str(precision), PRECISIONS)}")
+    check_precision(precision)
     device = torch.device(device)
     if precision == "fp32":
         return None

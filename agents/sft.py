@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from agents.policy import TransformerPolicy
-from agents.precision import PRECISIONS, autocast, resolve_precision
+from agents.precision import autocast, check_precision, resolve_precision
 from agents.rollout import response_forward
-from textgym.error import InvalidArgumentError, check_int, suggest
+from textgym.error import InvalidArgumentError, check_int
 from textgym.vector.torch_env import TextGenVectorEnv
 
 __all__ = ["SFT", "SFTConfig", "sft_batch", "train_sft"]
@@ -41,9 +41,7 @@ class SFTConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
             check_int(f"SFTConfig.{name}", getattr(self, name))
-        if self.precision not in PRECISIONS:
-            raise InvalidArgumentError(f"Unknown SFTConfig.precision {self.precision!r}. "
-                                       f"{suggest(self.precision, PRECISIONS)}")
+        check_precision(self.precision, "SFTConfig.precision")
         for name in ("learning_rate", "max_grad_norm"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:

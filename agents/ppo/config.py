@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents.precision import PRECISIONS
-from textgym.error import InvalidArgumentError, check_int, suggest
+from agents.precision import check_precision
+from textgym.error import InvalidArgumentError, check_int
 
 __all__ = ["BASELINES", "REMOVED", "PPOConfig"]
 
@@ -72,8 +72,7 @@ class PPOConfig:
     and the optimizer state are fp32 either way."""
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise InvalidArgumentError(f"Unknown precision {self.precision!r}. {suggest(self.precision, PRECISIONS)}")
+        check_precision(self.precision)
         if self.baseline not in BASELINES:
             accepted = ", ".join(map(repr, BASELINES))
             raise InvalidArgumentError(f"Unknown baseline {self.baseline!r}. Accepted: {accepted}.")

@@ -14,27 +14,50 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
-def _count_flops(policy: object) -> dict[str, int]:
-    """Positions through the trunk and the LM head, forward-only and in training (hooks on the HF model)."""
-    import torch
+class FlopCounter:
+    """FLOPs a Hugging Face GPT-2-style LM ran, from hooks counting the positions through its trunk and its head.
 
-    lm = policy.lm  # type: ignore[attr-defined]
-    counts = {"trunk_forward": 0, "trunk_train": 0, "head_forward": 0, "head_train": 0}
+    Forward-only passes cost 2 x params a position, training passes (forward and backward) 6 x params.
+    The head is counted only at the positions it ran (the response-only head skips the others); the tied token
+    embedding counts as the head (the lookup is free), the position table not at all; attention's own FLOPs
+    (~1 % at these lengths) are left out. Padding counts: the hardware computes it.
+    """
 
-    def trunk(module: object, args: tuple, kwargs: dict) -> None:
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        if ids is not None:
-            counts["trunk_train" if torch.is_grad_enabled() else "trunk_forward"] += ids.numel()
+    def __init__(self, lm: Any) -> None:
+        import torch
 
-    def head(module: object, args: tuple) -> None:
-        positions = args[0].shape[0] * args[0].shape[1] if args[0].dim() == 3 else args[0].shape[0]
-        counts["head_train" if torch.is_grad_enabled() else "head_forward"] += positions
+        self.params = sum(p.numel() for name, p in lm.named_parameters() if "wpe" not in name)
+        self.head = lm.lm_head.weight.numel()
+        self.trunk = self.params - self.head
+        self.counts = dict.fromkeys(("trunk_forward", "trunk_train", "head_forward", "head_train"), 0)
 
-    lm.transformer.register_forward_pre_hook(trunk, with_kwargs=True)
-    lm.lm_head.register_forward_pre_hook(head)
-    return counts
+        def trunk(module: object, args: tuple, kwargs: dict) -> None:
+            ids = kwargs.get("input_ids", args[0] if args else None)
+            if ids is not None:
+                self.counts["trunk_train" if torch.is_grad_enabled() else "trunk_forward"] += ids.numel()
+
+        def head(module: object, args: tuple) -> None:
+            positions = args[0].shape[0] * args[0].shape[1] if args[0].dim() == 3 else args[0].shape[0]
+            self.counts["head_train" if torch.is_grad_enabled() else "head_forward"] += positions
+
+        lm.transformer.register_forward_pre_hook(trunk, with_kwargs=True)
+        lm.lm_head.register_forward_pre_hook(head)
+
+    def reset(self) -> None:
+        """Forget what was counted so far (after a warm-up)."""
+        self.counts.update(dict.fromkeys(self.counts, 0))
+
+    def training_flops(self) -> float:
+        """FLOPs of the passes run with gradients."""
+        return 6.0 * (self.trunk * self.counts["trunk_train"] + self.head * self.counts["head_train"])
+
+    def flops(self) -> float:
+        """All FLOPs counted: forward-only passes and training passes."""
+        forward = 2.0 * (self.trunk * self.counts["trunk_forward"] + self.head * self.counts["head_forward"])
+        return forward + self.training_flops()
 
 
 def main() -> None:
@@ -71,29 +94,20 @@ def main() -> None:
                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, eos_token_id=tokenizer.eos_token_id,
                         bos_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id)
     model = PPO(GPT2LMHeadModel(config), envs, seed=0, **preset["ppo"])
-    counts = _count_flops(model.policy)
-    reference_counts = _count_flops(model.reference)
+    counters = [FlopCounter(model.policy.lm), FlopCounter(model.reference.lm)]
     model.learn(preset["num_envs"] * preset["max_new_tokens"])  # one warm-up update, untimed
     model.history.clear()
-    for c in (counts, reference_counts):
-        c.update(dict.fromkeys(c, 0))
+    for counter in counters:
+        counter.reset()
     start, before = time.perf_counter(), model.num_timesteps
     for _ in range(preset["updates"]):
         model.history.append(model._update())
     elapsed = time.perf_counter() - start
     split = {k: sum(h[f"time/{k}_s"] for h in model.history) for k in ("rollout", "rescore", "optimise")}
-    params = sum(p.numel() for n, p in model.policy.lm.named_parameters() if "wpe" not in n)
-    head = model.policy.lm.lm_head.weight.numel()
-    trunk = params - head  # the tied token embedding is counted as the head, the lookup is free
-    flops = 0.0
-    for c in (counts, reference_counts):
-        flops += 2.0 * (trunk * c["trunk_forward"] + head * c["head_forward"])
-        flops += 6.0 * (trunk * c["trunk_train"] + head * c["head_train"])
     print(json.dumps({"tokens_per_s": (model.num_timesteps - before) / elapsed, "seconds": elapsed,
-                      "textgym": str(Path(textgym.__file__).resolve().parents[1]),
-                      "split": split, "flops_per_s": flops / elapsed, "params": params,
-                      "optimise_flops_per_s": 6.0 * (trunk * counts["trunk_train"] + head * counts["head_train"])
-                      / split["optimise"]}))
+                      "textgym": str(Path(textgym.__file__).resolve().parents[1]), "split": split,
+                      "flops_per_s": sum(c.flops() for c in counters) / elapsed, "params": counters[0].params,
+                      "optimise_flops_per_s": counters[0].training_flops() / split["optimise"]}))
 
 
 if __name__ == "__main__":

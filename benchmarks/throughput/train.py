@@ -24,8 +24,8 @@ breakdown (rollout incl. scoring, reference re-scoring, optimisation).
 On a GPU (``--device cuda --model gpt2-small-random --num-envs 1024 --no-peer``) it also reports rollout tokens/s
 and the model FLOPs our PPO ran per second: every position the transformer processed (prefill, cached decodes,
 re-scoring, training passes; padding included, as the hardware computes it) times ``2 * params`` for a forward
-pass and ``6 * params`` for a forward with its backward, params counting the token embedding once (it is the
-LM head) and not the position table; attention's own FLOPs (~1 % at these lengths) are left out. With
+pass and ``6 * params`` for a forward with its backward, the LM head counted only at the positions it ran
+(:class:`~benchmarks.throughput._train_worker.FlopCounter`, shared with the presets). With
 ``--peak-tflops`` (the device's dense bf16 peak, e.g. 989 for an H200 SXM) it prints the model-FLOPs
 utilisation.
 """
@@ -51,34 +51,13 @@ import textgym  # noqa: F401
 from agents.ppo import PPO
 from agents.sb3_policy import TransformerActorCriticPolicy
 from benchmarks.leaderboard.suites import default_data_dir
+from benchmarks.throughput._train_worker import FlopCounter
 from textgym.vector import SB3VecEnv
 
 __all__ = ["main", "measure"]
 
 ENV_ID = "TextGen-Translate-v0"
 ENV_KWARGS = {"max_new_tokens": 32}
-
-
-class _FlopCounter:
-    """Counts the positions a transformer processes, split into forward-only and training (forward+backward) passes."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.forward_positions = self.training_positions = 0
-        self.params = sum(p.numel() for name, p in model.named_parameters() if "wpe" not in name)
-        self._handle = model.register_forward_pre_hook(self._count, with_kwargs=True)
-
-    def _count(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        if ids is None:
-            return
-        if torch.is_grad_enabled():
-            self.training_positions += ids.numel()
-        else:
-            self.forward_positions += ids.numel()
-
-    @property
-    def flops(self) -> float:
-        return 2.0 * self.params * self.forward_positions + 6.0 * self.params * self.training_positions
 
 
 def measure(num_envs: int = 16, updates: int = 6, device: str = "cpu", model: str = "tiny", peer: bool = True,
@@ -89,7 +68,7 @@ def measure(num_envs: int = 16, updates: int = 6, device: str = "cpu", model: st
                env_kwargs=ENV_KWARGS)
     ours.learn(num_envs)  # warm-up update, untimed
     ours.history.clear()
-    counters = [_FlopCounter(ours.policy.lm), _FlopCounter(ours.reference.lm)]
+    counters = [FlopCounter(ours.policy.lm), FlopCounter(ours.reference.lm)]
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     start, before = time.perf_counter(), ours.num_timesteps
@@ -101,7 +80,7 @@ def measure(num_envs: int = 16, updates: int = 6, device: str = "cpu", model: st
     tokens = ours.num_timesteps - before
     breakdown = {k: sum(h[f"time/{k}_s"] for h in ours.history) for k in ("rollout", "rescore", "optimise")}
     total = sum(breakdown.values())
-    flops = sum(c.flops for c in counters)
+    flops = sum(c.flops() for c in counters)
     result = {"ours_tokens_per_s": tokens / elapsed, "rollout_tokens_per_s": tokens / breakdown["rollout"],
               "model_tflops_per_s": flops / elapsed / 1e12, "params": float(counters[0].params),
               **{f"share_{k}": v / total for k, v in breakdown.items()}}

@@ -42,14 +42,21 @@ def test_flop_counter_counts_forward_and_training_positions():
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from benchmarks.throughput.train import _FlopCounter
+    from benchmarks.throughput._train_worker import FlopCounter
 
     model = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=16, n_layer=1, n_head=2, n_embd=8))
-    counter = _FlopCounter(model)
+    counter = FlopCounter(model)
     params = sum(p.numel() for p in model.parameters()) - model.transformer.wpe.weight.numel()
     assert counter.params == params  # the tied LM head counted once, the position table not at all
+    assert counter.head == 50 * 8 and counter.trunk == params - 50 * 8
     with torch.no_grad():
         model(input_ids=torch.zeros((3, 5), dtype=torch.long))  # a forward: 2 FLOPs a parameter a position
     model(input_ids=torch.zeros((2, 4), dtype=torch.long)).logits.sum().backward()  # with its backward: 6
-    assert (counter.forward_positions, counter.training_positions) == (15, 8)
-    assert counter.flops == 2 * params * 15 + 6 * params * 8
+    assert counter.counts == {"trunk_forward": 15, "trunk_train": 8, "head_forward": 15, "head_train": 8}
+    assert counter.flops() == 2 * params * 15 + 6 * params * 8
+    assert counter.training_flops() == 6 * params * 8
+    # the head run at one position a row (prefill, the response-only head) is charged for that position only
+    counter.reset()
+    with torch.no_grad():
+        model(input_ids=torch.zeros((3, 5), dtype=torch.long), logits_to_keep=1)
+    assert counter.flops() == 2 * (counter.trunk * 15 + counter.head * 3)
