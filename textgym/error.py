@@ -7,6 +7,7 @@ Every exception derives from :class:`TextGymError` and from the builtin a caller
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
 from collections.abc import Iterable
 
@@ -119,3 +120,34 @@ def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = 
     else:
         wanted = "a positive int" if minimum == 1 else f"an int >= {minimum}"
     raise InvalidArgumentError(f"Expected {name} to be {wanted}{unit}, got {value!r} ({type(value).__name__}).")
+
+
+def check_positive(name: str, value: object, unit: str = "") -> float:
+    """Return ``value`` as a float if it is a finite real number > 0 (not a bool), else raise.
+
+    Example:
+        >>> check_positive("timeout_s", 2, " seconds")
+        2.0
+        >>> check_positive("timeout_s", -1, " seconds")
+        Traceback (most recent call last):
+        ...
+        textgym.error.InvalidArgumentError: Expected timeout_s to be a positive number of seconds, got -1 (int).
+    """
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and float(value) > 0:
+        return float(value)
+    raise InvalidArgumentError(f"Expected {name} to be a positive number{' of' + unit if unit else ''}, "
+                               f"got {value!r} ({type(value).__name__}).")
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` if it is a bool, else raise (a string such as ``"no"`` is truthy: never read it as one).
+
+    Example:
+        >>> check_bool("partial_credit", "no")
+        Traceback (most recent call last):
+        ...
+        textgym.error.InvalidArgumentError: Expected partial_credit to be True or False, got 'no' (str).
+    """
+    if isinstance(value, bool):
+        return value
+    raise InvalidArgumentError(f"Expected {name} to be True or False, got {value!r} ({type(value).__name__}).")

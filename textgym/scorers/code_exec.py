@@ -3,14 +3,19 @@
 Generated code never runs in the calling process. :class:`Sandbox` keeps a pool of clean worker processes
 (``python -I -S`` running :mod:`textgym.scorers._sandbox_worker`, empty environment); each worker forks a
 fresh, isolated child per program (see that module for the isolation steps), so a batch of N programs costs
-about N / num_workers program-times. Isolation is ``"namespaces"`` where the kernel allows it (root, as on
-CI) and otherwise a loud ``"fallback"`` (resource limits plus an audit hook); ``Sandbox.isolation`` says which.
+about N / num_workers program-times. Isolation (``Sandbox.isolation``) is ``"namespaces"`` where the kernel
+allows it (root, as on CI: own PID, mount, network and IPC namespaces, an allow-listed root, a uid of its
+own), else ``"uid"`` as root (a uid of its own and a seccomp filter, with a warning), else a
+:class:`SandboxError`, unless the user opts in to ``isolation="none"`` by name.
 
-Tests are :class:`CodeTest` records. A ``value`` test (``assert f(x) == LITERAL``) sends only the expression
-to the sandbox and compares the returned literal on the host, so a program cannot fake a pass by
-monkey-patching the harness, overriding ``__eq__`` or writing forged result lines: it would have to produce
-the right values, i.e. solve the problem. An ``exec`` test (any other statement) reports pass/fail from
-inside the sandbox; a program can forge that only by deliberately attacking the result channel.
+No verdict is computed where the program runs. Tests are :class:`CodeTest` records. A ``value`` test
+(``assert f(x) == LITERAL``) sends only the expression to the program and compares the returned plain literal
+on the host. Any other test (``exec``) runs in the sandbox's *judge*, a second isolated process holding only
+trusted code (the prompt's helpers, the setup, the tests), which calls the program's functions through a pipe
+that carries plain data (exact builtin types). So neither an object with a forged ``__eq__``, a subclassed
+value, forged result records nor a patched harness can make a test pass: the program would have to return
+the right values, i.e. solve the problem. A test that needs a non-plain value is failed with the reason
+``undecidable`` (the judge could not send it) or ``not_plain`` (the program returned one), never trusted.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ import os
 import queue
 import subprocess
 import sys
-import sysconfig
 import threading
 import warnings
 import weakref
@@ -35,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from textgym.error import InvalidArgumentError, TextGymError, check_int, suggest
+from textgym.error import InvalidArgumentError, TextGymError, check_bool, check_int, check_positive, suggest
+from textgym.scorers._sandbox_worker import decode
 from textgym.scorers.base import CorpusScore
 
 if TYPE_CHECKING:
@@ -53,7 +58,8 @@ __all__ = [
 ]
 
 WORKER = Path(__file__).with_name("_sandbox_worker.py")
-ISOLATION_MODES = ("auto", "namespaces", "fallback")
+ISOLATION_MODES = ("auto", "namespaces", "uid", "none")
+UID_BASE = 2_000_000_000  # + 2 * worker pid (< 2**22): no other process uses these uids
 
 
 class SandboxError(TextGymError, RuntimeError):
@@ -71,13 +77,14 @@ class SandboxConfig:
         file_bytes: Largest file the program may write (RLIMIT_FSIZE).
         open_files: Open-file limit (RLIMIT_NOFILE).
         tmpfs_mb: Size of the private writable /tmp (namespace isolation).
-        uid: Unprivileged uid/gid the child drops to (namespace isolation; 65534 is ``nobody``).
-        isolation: ``"auto"`` (namespaces where allowed, else fallback with a warning), ``"namespaces"``
-            (error if refused) or ``"fallback"``.
-        hide: Folders hidden behind empty read-only mounts; ``None`` hides the working directory and its
-            parent (where project and data files usually live) unless they hold the Python installation.
-        audit_hook: Also install the audit hook under namespace isolation (defence in depth; the fallback
-            always has it). Turning it off leaves the kernel's walls alone, which the tests check.
+        uid_base: Programs run as ``uid_base + 2 * worker_pid`` (the judge as the next uid): a uid no other
+            program or host process uses while it runs. Must leave room below 2**31.
+        isolation: ``"auto"`` (namespaces, else ``"uid"`` as root with a warning, else a SandboxError),
+            ``"namespaces"`` or ``"uid"`` (a SandboxError if refused), or ``"none"``: no isolation beyond the
+            resource limits (programs run as you, with your files, network and processes in reach); only
+            for code you trust, and it warns.
+        audit_hook: Also install a Python audit hook (defence in depth only: a program can remove it, so no
+            guarantee rests on it; the tests check the kernel's walls with it off).
     """
 
     timeout_s: float = 5.0
@@ -86,12 +93,16 @@ class SandboxConfig:
     file_bytes: int = 1 << 20
     open_files: int = 64
     tmpfs_mb: int = 64
-    uid: int = 65534
+    uid_base: int = UID_BASE
     isolation: str = "auto"
-    hide: tuple[str, ...] | None = None
     audit_hook: bool = True
 
     def __post_init__(self) -> None:
+        if self.isolation == "fallback":
+            raise InvalidArgumentError(
+                "isolation='fallback' was removed: it ran programs as your uid behind an audit hook they could "
+                "remove. Use 'uid' (as root: a uid of its own) or, for code you trust, 'none'."
+            )
         if self.isolation not in ISOLATION_MODES:
             raise InvalidArgumentError(
                 f"Unknown isolation {self.isolation!r}. {suggest(self.isolation, ISOLATION_MODES)}"
@@ -99,17 +110,18 @@ class SandboxConfig:
         for name in ("memory_mb", "output_bytes", "file_bytes", "open_files", "tmpfs_mb"):
             value = getattr(self, name)
             check_int(f"SandboxConfig.{name}", value)
-        if not isinstance(self.timeout_s, (int, float)) or not self.timeout_s > 0:
-            raise InvalidArgumentError(f"Expected SandboxConfig.timeout_s > 0 seconds, got {self.timeout_s!r}.")
+        check_int("SandboxConfig.uid_base", self.uid_base, 1, 2**31 - 2**23 - 1)
+        check_bool("SandboxConfig.audit_hook", self.audit_hook)
+        check_positive("SandboxConfig.timeout_s", self.timeout_s, " seconds")
 
 
 @dataclass(frozen=True)
 class CodeTest:
     """One unit test.
 
-    ``kind="value"`` evaluates ``code`` (an expression) in the sandbox and compares the result with
-    ``expected`` (a Python literal, kept on the host); ``kind="exec"`` runs ``code`` (a statement) and
-    passes if it raises nothing.
+    ``kind="value"`` evaluates ``code`` (an expression) in the program and compares the result with
+    ``expected`` (a Python literal, kept on the host); ``kind="exec"`` runs ``code`` (a statement) in the
+    judge, which reaches the program's functions as plain-data calls, and passes if it raises nothing.
     """
 
     kind: str
@@ -119,13 +131,20 @@ class CodeTest:
 
 @dataclass(frozen=True)
 class CodeJob:
-    """A program and its tests. ``bind`` maps names to define after the program (``{"candidate": "f"}``)."""
+    """A program and its tests.
+
+    ``bind`` maps names to define after the program (``{"candidate": "f"}``); ``setup`` runs after the
+    program (in the program and in the judge); ``context`` is trusted code the exec tests may call (the
+    prompt's helper functions): the judge runs its own copy, so a program cannot redefine them. The
+    functions named in ``bind`` always come from the program.
+    """
 
     program: str
     tests: tuple[CodeTest, ...]
     setup: str = ""
     timeout_s: float | None = None
     bind: dict[str, str] = field(default_factory=dict)
+    context: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,7 +153,9 @@ class ExecResult:
 
     ``outcome`` is ``ok``, ``syntax_error``, ``error`` (the program raised while loading), ``timeout``,
     ``memory``, ``output_limit``, ``file_size``, ``killed``, ``exited`` (it ended the process itself) or
-    ``sandbox_error``. ``passed[i]`` tells whether test i passed; ``reasons[i]`` why not.
+    ``sandbox_error``. ``passed[i]`` tells whether test i passed; ``reasons[i]`` why not: ``wrong_answer``,
+    ``exception``, ``failed`` (an assert), ``not_plain`` (the program answered with a non-plain value),
+    ``undecidable`` (the test needs a value the judge cannot send as plain data), or the outcome.
     """
 
     outcome: str
@@ -183,25 +204,11 @@ def _value_test(statement: str) -> CodeTest | None:
     return None
 
 
-def _default_hide() -> tuple[str, ...]:
-    interpreter = (sys.prefix, sys.base_prefix, sys.exec_prefix, sysconfig.get_paths()["stdlib"])
-    keep = {os.path.realpath(p) for p in interpreter}
-    cwd = Path.cwd().resolve()
-    hide = []
-    for path in (cwd, cwd.parent):
-        text = str(path)
-        if text != "/" and not any(k == text or k.startswith(text + os.sep) for k in keep):
-            hide.append(text)
-    return tuple(hide)
-
-
 class _Worker:
     """One worker process and its pipes."""
 
     def __init__(self, config: SandboxConfig) -> None:
-        settings = asdict(config)
-        settings["hide"] = list(config.hide if config.hide is not None else _default_hide())
-        settings["fallback_dir"] = f"/tmp/textgym-sandbox-{os.getpid()}-{id(self)}"
+        settings = {**asdict(config), "host_pid": os.getpid()}
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-S", str(WORKER), json.dumps(settings)],
             stdin=subprocess.PIPE,
@@ -217,6 +224,9 @@ class _Worker:
             raise SandboxError(f"sandbox worker exited on start (code {code}); python: {sys.executable}")
         info = json.loads(hello)
         self.isolation, self.reason = info["isolation"], info["reason"]
+        if self.isolation is None:
+            self.close()
+            raise SandboxError(_refusal(config.isolation, self.reason))
 
     def run(self, payload: str) -> dict[str, Any]:
         assert self.process.stdin and self.process.stdout
@@ -231,6 +241,16 @@ class _Worker:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+
+
+def _refusal(isolation: str, reason: str) -> str:
+    if isolation == "auto":
+        return (
+            f"The code sandbox cannot isolate programs here ({reason}): namespaces need root (as on CI, or in a "
+            "container with CAP_SYS_ADMIN) and the 'uid' fallback needs root to drop to a uid of its own. Run as "
+            "root, or, only for code you trust, pass SandboxConfig(isolation='none')."
+        )
+    return f"Sandbox isolation {isolation!r} was requested but is refused here ({reason})."
 
 
 def _close_all(workers: list[_Worker]) -> None:
@@ -261,32 +281,45 @@ class Sandbox:
         self._workers: list[_Worker] = []
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._isolation = ""
+        self._closed = False
 
     @property
     def isolation(self) -> str:
-        """``"namespaces"`` or ``"fallback"`` (starts the workers if needed)."""
+        """``"namespaces"``, ``"uid"`` or ``"none"`` (starts the workers if needed)."""
         self._start()
-        return self._workers[0].isolation
+        return self._isolation
 
     def _start(self) -> None:
         with self._lock:
             if self._workers:
                 return
-            workers = [_Worker(self.config) for _ in range(self.num_workers)]
-            if workers[0].isolation != "namespaces":
-                if self.config.isolation == "namespaces":
-                    _close_all(workers)
-                    raise SandboxError(
-                        f"Namespace isolation was requested but the kernel refused it ({workers[0].reason}). "
-                        "Run as root or enable unprivileged user namespaces, or use isolation='fallback'."
-                    )
-                if self.config.isolation == "auto":
-                    warnings.warn(
-                        f"textgym sandbox: namespace isolation unavailable ({workers[0].reason}); using the fallback "
-                        "(resource limits + audit hook; no read-only filesystem, weaker network blocking).",
-                        RuntimeWarning,
-                        stacklevel=3,
-                    )
+            workers: list[_Worker] = []
+            try:
+                for _ in range(self.num_workers):
+                    workers.append(_Worker(self.config))
+            except BaseException:
+                _close_all(workers)
+                raise
+            first = workers[0]
+            if first.isolation == "uid":
+                refused = f"namespaces refused ({first.reason})" if first.reason else "isolation='uid'"
+                warnings.warn(
+                    f"textgym sandbox: {refused}; each program runs as a uid of its own "
+                    "with a seccomp filter (no sockets, no ptrace), but in the host's filesystem: it can read "
+                    "world-readable files. Give the process CAP_SYS_ADMIN for full isolation.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            if first.isolation == "none":
+                warnings.warn(
+                    "textgym sandbox: isolation='none': untrusted programs run as your uid with your files, network "
+                    "and processes in reach (resource limits only). Use it only for code you trust.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            self._isolation = first.isolation
+            self._closed = False
             self._workers = workers
             self._executor = ThreadPoolExecutor(len(workers), thread_name_prefix="textgym-sandbox")
             weakref.finalize(self, _close_all, workers)
@@ -310,6 +343,8 @@ class Sandbox:
                 raws[index] = self._run_one(slot, job)
 
         list(self._executor.map(drain, range(len(self._workers))))
+        if self._closed or any(not raw for raw in raws):
+            raise SandboxError("The sandbox was closed during this run; its results are incomplete.")
         # Verdicts parse literals with `ast`, which CPython 3.11 does not allow from several threads at once
         # ("AST constructor recursion depth mismatch"): interpret here, in the calling thread.
         return [_interpret(job, raw) for job, raw in zip(jobs, raws, strict=True)]
@@ -321,20 +356,29 @@ class Sandbox:
                 "program": job.program,
                 "setup": job.setup,
                 "bind": job.bind,
+                "context": job.context,
                 "timeout": timeout,
                 "tests": [{"kind": t.kind, "code": t.code} for t in job.tests],  # never the expected values
             }
         )
+        workers = self._workers
+        if self._closed or slot >= len(workers):
+            return {}
         try:
-            raw = self._workers[slot].run(payload)
+            raw = workers[slot].run(payload)
         except (SandboxError, OSError, ValueError):
-            self._workers[slot].close()
-            self._workers[slot] = _Worker(self.config)  # replace it; this job is reported as killed
-            raw = {"outcome": "killed", "results": "", "stdout": "", "stderr": "", "duration": timeout}
+            workers[slot].close()
+            with self._lock:
+                if self._closed:
+                    return {}
+                workers[slot] = _Worker(self.config)  # replace it; this job is reported as killed
+            raw = {"outcome": "killed", "results": "", "verdicts": "", "stdout": "", "stderr": "",
+                   "duration": timeout}
         return raw
 
     def close(self) -> None:
         """Stop the workers (they also stop when this object is collected or the process exits)."""
+        self._closed = True
         with self._lock:
             _close_all(self._workers)
             self._workers = []
@@ -349,24 +393,31 @@ class Sandbox:
         self.__init__(state["config"], state["num_workers"])  # type: ignore[misc]
 
 
-_ERROR_REASONS = {"MemoryError": "memory", "RecursionError": "recursion", "AssertionError": "failed"}
+_ERROR_REASONS = {"MemoryError": "memory", "RecursionError": "recursion", "AssertionError": "failed",
+                  "not_plain": "not_plain", "undecidable": "undecidable", "program_gone": "exited"}
 
 
 def _interpret(job: CodeJob, raw: dict[str, Any]) -> ExecResult:
-    """Turn the worker's raw answer into per-test verdicts, comparing value tests on this side."""
+    """Turn the worker's raw answer into per-test verdicts.
+
+    Value tests: the program's answers (its own channel, so possibly forged: they are only values), compared
+    here. Exec tests: the judge's records only; whatever the program wrote about them is ignored.
+    """
     records: dict[int, dict[str, Any]] = {}
     program_error: dict[str, Any] | None = None
-    for line in raw["results"].splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(record, dict):
-            continue
-        if "program_error" in record and program_error is None:
-            program_error = record
-        elif isinstance(record.get("i"), int) and 0 <= record["i"] < len(job.tests):
-            records[record["i"]] = record  # the harness writes after the program: the last line per test wins
+    for channel, kind in ((raw["results"], "value"), (raw.get("verdicts", ""), "exec")):
+        for line in channel.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            if kind == "value" and "program_error" in record and program_error is None:
+                program_error = record
+            elif (isinstance(record.get("i"), int) and 0 <= record["i"] < len(job.tests)
+                  and (job.tests[record["i"]].kind == "value") == (kind == "value")):
+                records[record["i"]] = record  # the last line per test wins
     outcome, error = raw["outcome"], ""
     if program_error is not None:
         name = str(program_error.get("program_error"))
@@ -374,7 +425,8 @@ def _interpret(job: CodeJob, raw: dict[str, Any]) -> ExecResult:
         if outcome == "ok":
             outcome = {"SyntaxError": "syntax_error", "MemoryError": "memory", "IndentationError": "syntax_error",
                        "TabError": "syntax_error"}.get(name, "error")
-    if outcome == "ok" and program_error is None and len(records) < len(job.tests):
+    if outcome == "ok" and program_error is None and any(
+            i not in records and t.kind == "value" for i, t in enumerate(job.tests)):
         outcome = "exited"  # the process ended cleanly before the harness finished: the program exited it
     passed, reasons = [], []
     for index, test in enumerate(job.tests):
@@ -392,7 +444,7 @@ def _verdict(test: CodeTest, record: dict[str, Any] | None, outcome: str) -> tup
     if test.kind == "exec":
         return True, ""
     try:
-        actual = ast.literal_eval(str(record.get("value")))
+        actual = decode(str(record.get("value")))
         expected = ast.literal_eval(str(test.expected))
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return False, "wrong_answer"
@@ -416,8 +468,11 @@ class CodeExecScorer:
 
     def __init__(self, partial_credit: bool = True, config: SandboxConfig | None = None, sandbox: Sandbox | None = None,
                  num_workers: int | None = None) -> None:
-        self.partial_credit = bool(partial_credit)
+        self.partial_credit = check_bool("partial_credit", partial_credit)
         self.name = "pass_rate" if self.partial_credit else "pass"
+        if config is not None and not isinstance(config, SandboxConfig):
+            raise InvalidArgumentError(
+                f"Expected config to be a SandboxConfig, got {config!r} ({type(config).__name__}).")
         self.sandbox = sandbox or Sandbox(config, num_workers)
         self._cache: OrderedDict[tuple[str, str], ExecResult] = OrderedDict()
 
@@ -432,7 +487,7 @@ class CodeExecScorer:
         """The sandbox job that checks ``response`` for ``example``."""
         meta = example.meta
         return CodeJob(meta.get("prefix", "") + response, tuple(meta["tests"]), meta.get("setup", ""),
-                       meta.get("timeout"), dict(meta.get("bind", {})))
+                       meta.get("timeout"), dict(meta.get("bind", {})), meta.get("prefix", ""))
 
     def results(self, responses: Sequence[str], examples: Sequence[Example]) -> list[ExecResult]:
         """Sandbox results for each response (cached ones reused; the rest run as one parallel batch)."""
