@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import builtins
+import os
 import pickle
 
 import gymnasium as gym
@@ -121,6 +124,55 @@ def test_mbpp_reference_solutions_pass(variant):
     assert failing == []
 
 
+# The universal forger: an always-equal (and always-true) return value from every function the tests call,
+# forged pass records on every fd it can write, then (variant 2) an exit before the harness runs a test.
+FORGER = """
+import os
+class _Yes:
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__
+    def __bool__(self): return True
+    def __hash__(self): return 0
+    def __sub__(self, other): return 0
+    __rsub__ = __add__ = __radd__ = __mul__ = __sub__
+    def __abs__(self): return 0
+    def __len__(self): return 0
+    def __iter__(self): return iter(())
+for fd in range(3, 12):
+    for i in range(64):
+        for record in ('{"i": %d, "ok": true}' % i, '{"i": %d, "ok": true, "value": "True"}' % i,
+                       '{"ok": true, "value": "True"}'):
+            try:
+                os.write(fd, (record + "\\n").encode())
+            except OSError:
+                pass
+"""
+
+
+def _forger(example, exit_early):
+    if "entry_point" in example.meta:
+        names = [example.meta["entry_point"]]
+    else:
+        called = {n.func.id for t in example.meta["tests"] for n in ast.walk(ast.parse(t.code))
+                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        names = sorted(called - set(dir(builtins)))
+    program = FORGER + "".join(f"def {n}(*args, **kwargs):\n    return _Yes()\n" for n in names)
+    program += "os._exit(0)\n" if exit_early else ""
+    return ("    pass\n" + program) if "entry_point" in example.meta else program
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox isolates programs as root; CI runs as root")
+@pytest.mark.parametrize("dataset", ["humaneval", "mbpp-sanitized"])
+def test_the_universal_forger_passes_nothing(dataset):
+    folder = shared_data("humaneval" if dataset == "humaneval" else "mbpp")
+    task = make_task("code", dataset=dataset, data_dir=folder, num_workers=2)
+    examples = [e for split in ("train", "validation", "test") if split in task._data for e in task.examples(split)]
+    for exit_early in (False, True):
+        scores = task.metric_scorers["pass"].score([_forger(e, exit_early) for e in examples], examples)
+        assert scores.sum() == 0.0, [e.id for e, s in zip(examples, scores, strict=True) if s]
+
+
 def test_bad_code_arguments():
     with pytest.raises(UnknownDatasetError, match=r"Unknown code dataset 'human_eval'. Did you mean 'humaneval'\?"):
         make_task("code", dataset="human_eval")
@@ -130,6 +182,15 @@ def test_bad_code_arguments():
         make_task("code", difficulty=4)
     with pytest.raises(InvalidArgumentError, match=r"timeout_s to be a positive number of seconds, got 0"):
         make_task("code", timeout_s=0)
+    with pytest.raises(InvalidArgumentError, match=r"timeouts\['train/0'\] to be a positive number of seconds, got -1"):
+        make_task("code", timeouts={"train/0": -1})
+    with pytest.raises(InvalidArgumentError, match=r"partial_credit to be True or False, got 'no'"):
+        make_task("code", partial_credit="no")
+    with pytest.raises(InvalidArgumentError, match=r"num_workers to be a positive int, got 0"):
+        make_task("code", num_workers=0)
+    with pytest.raises(InvalidArgumentError, match=r"sandbox to be a SandboxConfig, got \{'timeout_s': 1\} \(dict\)\. "
+                                                   r"Pass sandbox=SandboxConfig\(\*\*\{'timeout_s': 1\}\)"):
+        make_task("code", sandbox={"timeout_s": 1})
 
 
 def test_humaneval_from_the_wheel():

@@ -8,7 +8,7 @@ import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from textgym.error import InvalidArgumentError, UnknownDatasetError, check_int, suggest
+from textgym.error import InvalidArgumentError, UnknownDatasetError, check_bool, check_int, check_positive, suggest
 from textgym.scorers.code_exec import CodeExecScorer, CodeTest, SandboxConfig, code_tests_from_asserts
 from textgym.tasks import loaders
 from textgym.tasks.base import Example, Task, split_of, split_sizes, texts_fingerprint
@@ -90,11 +90,18 @@ class CodeTask(Task):
         if dataset not in CODE_DATASETS:
             raise UnknownDatasetError(f"Unknown code dataset {dataset!r}. {suggest(str(dataset), CODE_DATASETS)}")
         check_int("difficulty", difficulty, 1, MAX_DIFFICULTY)
-        if not isinstance(timeout_s, (int, float)) or isinstance(timeout_s, bool) or timeout_s <= 0:
-            raise InvalidArgumentError(f"Expected timeout_s to be a positive number of seconds, got {timeout_s!r}.")
+        self.timeout_s = check_positive("timeout_s", timeout_s, " seconds")
+        check_bool("partial_credit", partial_credit)
+        if timeouts is not None and not isinstance(timeouts, Mapping):
+            raise InvalidArgumentError(f"Expected timeouts to be a mapping of example id to seconds, got {timeouts!r}.")
+        given = {str(key): check_positive(f"timeouts[{key!r}]", value, " seconds")
+                 for key, value in (timeouts or {}).items()}
+        if sandbox is not None and not isinstance(sandbox, SandboxConfig):
+            hint = f" Pass sandbox=SandboxConfig(**{sandbox!r})." if isinstance(sandbox, Mapping) else ""
+            raise InvalidArgumentError(
+                f"Expected sandbox to be a SandboxConfig, got {sandbox!r} ({type(sandbox).__name__}).{hint}")
         self.dataset, self.difficulty, self.seed = dataset, difficulty, seed
-        self.timeout_s = float(timeout_s)
-        self._timeouts = {**SLOW_PROBLEMS, **dict(timeouts or {})}
+        self._timeouts = {**SLOW_PROBLEMS, **given}
         config = sandbox or SandboxConfig(timeout_s=self.timeout_s)
         self.scorer: CodeExecScorer = CodeExecScorer(partial_credit, config=config, num_workers=num_workers)
         self.metric_scorers = {"pass_rate": self.scorer if partial_credit else self.scorer.sibling(True),
