@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.throughput.sandbox import main, run
+from tests.data import shared_data
 
 
 def test_sandbox_benchmark_runs(capsys):
@@ -12,6 +13,12 @@ def test_sandbox_benchmark_runs(capsys):
     assert result["programs"] == 6 and result["sandbox_per_s"] > 0 and result["plain_subprocess_per_s"] > 0
     assert main(["--programs", "4", "--workers", "1"]) == 0
     assert "ratio (sandbox / plain)" in capsys.readouterr().out
+
+
+def test_sandbox_benchmark_runs_humaneval_through_the_judge():
+    shared_data("humaneval")
+    result = run(count=3, workers=1, dataset="humaneval")  # asserts every reference passes in the sandbox
+    assert result["programs"] == 3 and result["sandbox_per_s"] > 0
 
 
 @pytest.mark.slow
