@@ -443,7 +443,8 @@ def _run_hostile_suite(mode, cwd):
                 "canary": keep.read_text() if (keep := canaries.folder / "keep.txt").exists() else None,
                 "canary_files": sorted(p.name for p in canaries.folder.iterdir()),
                 "dev_shm": Path(f"/dev/shm/textgym-pwned-{os.getpid()}").exists(),
-                "processes": sandbox_processes(exclude=(canaries.neighbour.pid,)), "ipc": [o for o in sandbox_ipc_objects() if o not in before_ipc],
+                "processes": sandbox_processes(exclude=(canaries.neighbour.pid,)),
+                "ipc": [o for o in sandbox_ipc_objects() if o not in before_ipc],
             }
     finally:
         os.chdir(old_cwd)
