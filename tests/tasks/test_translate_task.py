@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+
 import gymnasium as gym
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
@@ -79,6 +82,25 @@ def test_file_datasets(tmp_path):
     assert len(by_split.examples("test")) == 200
     with pytest.raises(InvalidArgumentError, match=r"has no 'validation' split. Available: \['test', 'train'\]"):
         by_split.examples("validation")
+
+
+def test_every_dataset_prompt_carries_the_instruction(tmp_path):
+    """Loaded datasets build their prompts at load time: they must see the task's template (issue 16's bug)."""
+    src, tgt = tmp_path / "t.en", tmp_path / "t.de"
+    src.write_text("\n".join(f"sentence number {i}" for i in range(40)), encoding="utf-8")
+    tgt.write_text("\n".join(f"Satz Nummer {i}" for i in range(40)), encoding="utf-8")
+    jsonl = tmp_path / "t.jsonl"
+    jsonl.write_text("\n".join(json.dumps({"translation": {"en": f"s{i}", "de": f"t{i}"}}) for i in range(40)))
+    datasets = {"builtin": {}, "files": {"dataset": (src, tgt)}, "jsonl": {"dataset": jsonl},
+                "multi30k": {"dataset": "multi30k", "data_dir": shared_data("multi30k")},
+                "tatoeba": {"dataset": "tatoeba", "data_dir": shared_data("tatoeba-laser")}}
+    if importlib.util.find_spec("datasets") is not None:
+        datasets["hf"] = {"dataset": "hf:json", "dataset_kwargs": {"data_files": {"train": str(jsonl)}}}
+    for name, kwargs in datasets.items():
+        task = make_task("translate", source_lang="en", target_lang="de", **kwargs)
+        example = task.examples("train")[0]
+        assert example.prompt == task.prompt_template.format(source=example.source), name
+        assert example.prompt.startswith("Translate English to German:\n"), (name, example.prompt)
 
 
 def test_bad_dataset_arguments(tmp_path):

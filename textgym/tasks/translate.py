@@ -88,14 +88,14 @@ class TranslateTask(Task):
         self.dataset = dataset
         self._data: dict[str, list[Example]] | None = None
         self._sizes = split_sizes(num_examples)
-        if isinstance(dataset, str) and dataset == "builtin":
-            self._check_langs(LANGUAGES)
-        else:
-            self._check_langs(tuple(LANGUAGE_NAMES))
-            self._data = self._load(dataset, data_dir, dataset_config, dict(dataset_kwargs or {}))
+        builtin = isinstance(dataset, str) and dataset == "builtin"
+        self._check_langs(LANGUAGES if builtin else tuple(LANGUAGE_NAMES))
+        # before any example is built: loaded datasets format their prompts at load time
         self.prompt_template = (
             f"Translate {LANGUAGE_NAMES[source_lang]} to {LANGUAGE_NAMES[target_lang]}:\n{{source}}\n"
         )
+        if not builtin:
+            self._data = self._load(dataset, data_dir, dataset_config, dict(dataset_kwargs or {}))
 
     # -- argument checks ---------------------------------------------------------------------------------
 
