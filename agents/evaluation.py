@@ -118,6 +118,7 @@ def evaluate(agent: Any, envs: TextGenVectorEnv, episodes: int | str | None = "a
     responses: list[str] = [""] * count
     rewards = np.zeros(count)
     tokens = 0
+    last_final: dict[str, Any] = {}
     start = time.perf_counter()
     envs.reset(seed=seed)
     for first in range(0, count, N):
@@ -129,9 +130,11 @@ def evaluate(agent: Any, envs: TextGenVectorEnv, episodes: int | str | None = "a
             numpy_obs = {k: v.cpu().numpy() for k, v in obs.items()}
             obs, reward, _, _, info = envs.step(_actions(player, numpy_obs, N))
             total += reward.cpu().double()
+            if "_final_info" not in info:  # no row ended this step
+                continue
             ended = info["_final_info"].cpu() & ~done
             if bool(ended.any()):
-                final = info["final_info"]
+                final = last_final = info["final_info"]
                 for row in ended.nonzero().flatten().tolist():
                     if row < len(wanted):
                         responses[first + row] = final["response"][row] if "response" in final else ""
@@ -139,7 +142,7 @@ def evaluate(agent: Any, envs: TextGenVectorEnv, episodes: int | str | None = "a
             done |= ended
         rewards[wanted] = total[: len(wanted)].numpy()
     seconds = time.perf_counter() - start
-    if metrics and "response" not in info["final_info"]:
+    if metrics and "response" not in last_final:
         raise InvalidArgumentError(
             "Corpus metrics need the responses, which this env does not decode (reward='token_bleu' without "
             "info_metrics). Build it with info_metrics=True."

@@ -23,10 +23,12 @@ __all__ = [
     "ResetNeededError",
     "TextGymError",
     "TokenizerError",
+    "UnknownArgumentError",
     "UnknownDatasetError",
     "UnknownNameError",
     "UnknownScorerError",
     "UnknownTaskError",
+    "UnsupportedRenderModeError",
     "check_int",
     "suggest",
 ]
@@ -46,6 +48,21 @@ class InvalidActionError(TextGymError, ValueError):
 
 class ResetNeededError(TextGymError, ResetNeeded):
     """``step`` was called before ``reset`` or after the episode ended."""
+
+
+class UnknownArgumentError(TextGymError, TypeError):
+    """A keyword argument the callee does not take: a ``TypeError``, as Python raises for one.
+
+    SB3's ``make_vec_env`` and TorchRL's ``GymEnv`` catch ``TypeError`` to retry without an optional argument.
+    """
+
+
+class UnsupportedRenderModeError(TextGymError, ValueError, TypeError):
+    """A ``render_mode`` the env does not have.
+
+    Also a ``TypeError``: SB3's ``make_vec_env`` asks for ``render_mode="rgb_array"`` and retries without it on
+    a ``TypeError``.
+    """
 
 
 class UnknownNameError(TextGymError, LookupError):

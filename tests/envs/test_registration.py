@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import textgym
 from textgym.envs.text_gen_env import TextGenEnv
+from textgym.error import TextGymError
 
 
 def test_ids_registered_on_import():
@@ -51,3 +53,39 @@ def test_every_id_has_both_entry_points(env_id):
     assert spec.entry_point == "textgym.envs.text_gen_env:TextGenEnv"
     assert spec.vector_entry_point == "textgym.vector.torch_env:TextGenVectorEnv"
     assert spec.kwargs["task"] in {"translate", "dialogue", "code"}
+
+
+def test_unknown_arguments_are_type_errors_as_in_python():
+    with pytest.raises(TypeError, match=r"Task 'translate' got an unexpected keyword argument 'frameskip'"):
+        gym.make("TextGen-Translate-v0", frameskip=4)  # TorchRL's GymEnv tries it and catches TypeError
+    with pytest.raises(TypeError, match=r"Unknown render_mode 'rgb_array'") as caught:
+        gym.make("TextGen-Translate-v0", render_mode="rgb_array")
+    assert isinstance(caught.value, (TextGymError, ValueError))
+
+
+@pytest.mark.parametrize("vec_env", ["dummy", "subproc"])
+def test_sb3_make_vec_env(vec_env):
+    """SB3's make_vec_env asks for render_mode='rgb_array' and retries without it on a TypeError."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    cls = DummyVecEnv if vec_env == "dummy" else SubprocVecEnv
+    # Gymnasium's "module:id" imports textgym in the workers, which start from a fresh forkserver
+    venv = make_vec_env("textgym:TextGen-Translate-v0", n_envs=2, seed=0, vec_env_cls=cls)
+    try:
+        obs = venv.reset()
+        assert obs["input_ids"].shape[0] == 2
+        obs, rewards, _, infos = venv.step(np.zeros(2, dtype=np.int64))
+        assert rewards.shape == (2,) and len(infos) == 2
+    finally:
+        venv.close()
+
+
+def test_torchrl_gym_env_rollout():
+    """TorchRL's GymEnv passes frameskip and retries without it on Python's TypeError wording."""
+    torchrl_envs = pytest.importorskip("torchrl.envs")
+    env = torchrl_envs.GymEnv("TextGen-Translate-v0", max_new_tokens=4)
+    rollout = env.rollout(6)
+    assert rollout["next", "done"].any()  # a 4-token cap ends the episode within 6 steps
+    assert rollout["next", "input_ids"].shape[-1] == rollout["input_ids"].shape[-1]
+    env.close()

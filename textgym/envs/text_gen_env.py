@@ -9,7 +9,12 @@ import gymnasium as gym
 import numpy as np
 
 from textgym.envs.episode import REWARD_MODES, REWARDS, Episode, check_options
-from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, suggest
+from textgym.error import (
+    InvalidActionError,
+    ResetNeededError,
+    UnsupportedRenderModeError,
+    suggest,
+)
 from textgym.scorers.token_bleu import token_bleu
 from textgym.seeding import MASK, episode_index
 from textgym.spaces import action_space, observation_space
@@ -101,7 +106,7 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
         **task_kwargs: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise InvalidArgumentError(
+            raise UnsupportedRenderModeError(
                 f"Unknown render_mode {render_mode!r}. {suggest(str(render_mode), self.metadata['render_modes'])} "
                 "Or None."
             )

@@ -6,7 +6,7 @@ import importlib
 import inspect
 from typing import Any
 
-from textgym.error import InvalidArgumentError, UnknownTaskError, suggest
+from textgym.error import UnknownArgumentError, UnknownTaskError, suggest
 from textgym.tasks.base import SPLITS, Example, Task
 
 __all__ = ["SPLITS", "TASKS", "Example", "Task", "make_task"]
@@ -24,7 +24,7 @@ def make_task(name: str, **kwargs: Any) -> Task:
 
     Raises:
         UnknownTaskError: ``name`` is not a registered family (with a suggestion).
-        InvalidArgumentError: a keyword is not an argument of that family (with a suggestion).
+        UnknownArgumentError: a keyword is not an argument of that family (a ``TypeError``, with a suggestion).
     """
     if not isinstance(name, str) or name not in TASKS:
         raise UnknownTaskError(f"Unknown task {name!r}. {suggest(str(name), TASKS)}")
@@ -33,5 +33,7 @@ def make_task(name: str, **kwargs: Any) -> Task:
     accepted = [p for p in inspect.signature(cls).parameters if p != "self"]
     for key in kwargs:
         if key not in accepted:
-            raise InvalidArgumentError(f"Unknown argument {key!r} for task {name!r}. {suggest(key, accepted)}")
+            # Python's own wording: TorchRL's GymEnv matches it to retry without the argument
+            raise UnknownArgumentError(
+                f"Task {name!r} got an unexpected keyword argument {key!r}. {suggest(key, accepted)}")
     return cls(**kwargs)

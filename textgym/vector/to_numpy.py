@@ -36,6 +36,11 @@ class TorchToNumpy(VectorWrapper):
     def __init__(self, env: VectorEnv) -> None:
         super().__init__(env)
 
+    @property
+    def autoreset_mode(self) -> Any:
+        """The wrapped env's autoreset mode (read as an attribute by TorchRL's ``GymWrapper``)."""
+        return self.env.metadata.get("autoreset_mode")
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[Any, dict[str, Any]]:
         """Reset and convert."""

@@ -10,7 +10,15 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from textgym.envs.episode import Episode, check_options
-from textgym.error import InvalidActionError, InvalidArgumentError, ResetNeededError, TextGymError, check_int, suggest
+from textgym.error import (
+    InvalidActionError,
+    InvalidArgumentError,
+    ResetNeededError,
+    TextGymError,
+    UnsupportedRenderModeError,
+    check_int,
+    suggest,
+)
 from textgym.scorers.parallel import ParallelScorer
 from textgym.scorers.token_bleu import TokenBleuState
 from textgym.seeding import MASK, episode_index
@@ -18,6 +26,8 @@ from textgym.spaces import action_space, observation_space
 from textgym.tokenization import decode_responses
 
 __all__ = ["TextGenVectorEnv"]
+
+FINAL_KEYS = ("final_obs", "_final_obs", "final_info", "_final_info")
 
 AUTORESET_MODES = {mode.value: mode for mode in AutoresetMode}
 
@@ -60,7 +70,9 @@ class TextGenVectorEnv(VectorEnv):
 
     ``autoreset_mode`` (``metadata["autoreset_mode"]``): ``SAME_STEP`` (default) returns the next episode's
     first observation for rows that finished and puts the finished ones in ``infos["final_obs"]`` and their
-    scores in ``infos["final_info"]`` (masks ``_final_obs``/``_final_info``); ``NEXT_STEP`` resets those rows
+    scores in ``infos["final_info"]`` (masks ``_final_obs``/``_final_info``). As in ``SyncVectorEnv`` those keys
+    are absent on steps where no row ended, on the CPU; on an accelerator they are always there (all-False masks
+    when nothing ended), since knowing would cost a device-to-host sync every step. ``NEXT_STEP`` resets those rows
     on the following step, ignoring its action for them (reward 0); ``DISABLED`` freezes finished rows
     (their actions are ignored, ``terminated`` stays True) until ``reset(options={"reset_mask": mask})``.
 
@@ -121,7 +133,8 @@ class TextGenVectorEnv(VectorEnv):
                 f"Unknown autoreset_mode {autoreset_mode!r}. {suggest(str(autoreset_mode), AUTORESET_MODES)}"
             )
         if render_mode is not None:
-            raise InvalidArgumentError(f"TextGenVectorEnv does not render; got render_mode={render_mode!r}. Use None.")
+            raise UnsupportedRenderModeError(
+                f"TextGenVectorEnv does not render; got render_mode={render_mode!r}. Use None.")
         self.device = _device(device)
         env_kwargs.setdefault("info_metrics", False)
         self.episode = episode = Episode(task, **env_kwargs)  # builds and checks the task, tokenizer and split
@@ -238,6 +251,8 @@ class TextGenVectorEnv(VectorEnv):
                 self._reset_rows(ended)
         else:
             self.finished |= ended
+        if not any_ended:  # as SyncVectorEnv: the final keys only on steps where a row ended (known on the host)
+            infos = {k: v for k, v in infos.items() if k not in FINAL_KEYS}
         obs = self._obs()
         return obs, rewards.to(torch.float32, copy=False), terminated, truncated, infos
 
@@ -278,6 +293,7 @@ class TextGenVectorEnv(VectorEnv):
         final = self._final_info({"score": torch.from_numpy(score), "num_tokens": torch.from_numpy(num_tokens),
                                   "example_index": torch.from_numpy(example_index)}, texts)
         infos = {"final_info": final, "_final_info": done, "final_obs": final_obs, "_final_obs": done}
+        infos = infos if len(rows) else {}
         return self._obs(), torch.from_numpy(rewards), done.clone(), torch.zeros_like(done), infos
 
     def _finished_scores(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, Any] | None]:
