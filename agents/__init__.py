@@ -1,8 +1,23 @@
-"""Agents for textgym environments: the Agent protocol and baselines (PPO comes in agents.ppo)."""
+"""Agents for textgym environments: the Agent protocol, baselines, and (imported on first use) PPO and SFT.
+
+Example:
+    >>> from agents import PPO, PPOConfig, SFT, SFTConfig  # the trainers load torch/transformers lazily
+"""
 
 from __future__ import annotations
 
 from agents.base import Agent
 from agents.baselines import GreedyAgent, RandomAgent, ReferenceAgent
 
-__all__ = ["Agent", "GreedyAgent", "RandomAgent", "ReferenceAgent"]
+__all__ = ["PPO", "SFT", "Agent", "GreedyAgent", "PPOConfig", "RandomAgent", "ReferenceAgent", "SFTConfig"]
+
+_LAZY = {"PPO": "agents.ppo", "PPOConfig": "agents.ppo", "SFT": "agents.sft", "SFTConfig": "agents.sft"}
+
+
+def __getattr__(name: str) -> object:
+    # Lazy, as SB3's package is not: the trainers import transformers, which `import agents` should not pay for.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'agents' has no attribute {name!r}")

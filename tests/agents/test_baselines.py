@@ -166,3 +166,16 @@ def test_agents_play_an_env_with_no_task_behind_it():
     ids, mask = (torch.as_tensor(first[k])[None] for k in ("input_ids", "attention_mask"))
     with torch.no_grad():
         assert greedy_actions[0] == int(policy.next_token(ids, mask).logits.argmax())
+
+
+def test_the_trainers_import_from_the_package_top():
+    """The mission's own example, ``from agents import PPO``, works (lazily: ``import agents`` stays light)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, agents; light = 'transformers' not in sys.modules\n"
+            "from agents import PPO, PPOConfig, SFT, SFTConfig\n"
+            "from agents.ppo import PPO as P2\nfrom agents.sft import SFT as S2\n"
+            "print(light, PPO is P2, SFT is S2, PPOConfig.__name__, SFTConfig.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True", "True", "PPOConfig", "SFTConfig"]
