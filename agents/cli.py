@@ -18,6 +18,7 @@ from typing import Any
 import gymnasium as gym
 
 import textgym  # noqa: F401 - registers the ids
+from agents.ppo.callbacks import BaseCallback
 from textgym.error import InvalidArgumentError, check_int, suggest
 
 __all__ = ["evaluate", "main", "train"]
@@ -66,12 +67,11 @@ def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int =
           out: str = "textgym-run", seed: int = 0, learning_rate: float = 3e-5, **env_kwargs: Any) -> dict[str, Any]:
     """SFT then PPO on ``env_id``; returns the validation scores and the checkpoint folder."""
     from agents.evaluation import evaluate as play
-    from agents.ppo.callbacks import BaseCallback
     from agents.ppo.ppo import PPO
     from agents.sft import SFTConfig
 
-    def evaluate_greedy(policy: Any, envs: Any, episodes: str) -> float:
-        return play(policy, envs, episodes).mean_reward
+    def evaluate_greedy(label: str) -> float:
+        return play(ppo.policy, val, "all", progress_bar=label).mean_reward  # type: ignore[arg-type]
 
     for name, value in (("num_envs", num_envs), ("sft_steps", sft_steps), ("ppo_updates", ppo_updates)):
         check_int(name, value)
@@ -80,37 +80,51 @@ def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int =
               learning_rate=learning_rate)
     num_val = len(val.unwrapped.examples)  # type: ignore[attr-defined]
     print(f"scoring greedy decoding: mean episode reward over all {num_val} validation examples", flush=True)
-    before = evaluate_greedy(ppo.policy, val, "all")  # type: ignore[arg-type]
-    print(f"validation score before SFT: {before:.4f}", flush=True)
-    ppo.warm_start(SFTConfig(steps=sft_steps, batch_size=32, seed=seed))
-    after_sft = evaluate_greedy(ppo.policy, val, "all")  # type: ignore[arg-type]
-    print(f"validation score after SFT ({sft_steps} steps): {after_sft:.4f}", flush=True)
-
-    class Progress(BaseCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            try:
-                from tqdm import tqdm
-
-                self.bar: Any = tqdm(total=ppo_updates, desc="PPO", unit="update")
-            except ImportError:  # pragma: no cover - tqdm comes with transformers
-                self.bar = None
-
-        def on_update(self, stats: dict[str, float]) -> bool:
-            if self.bar is not None:
-                self.bar.update(1)
-                self.bar.set_postfix(reward=f"{stats['rollout/ep_rew_mean']:.3f}")
-            return self.n_calls < ppo_updates
-
-    progress = Progress()
-    ppo.learn(total_timesteps=10**12, callback=progress)
-    if progress.bar is not None:
-        progress.bar.close()
-    after_ppo = evaluate_greedy(ppo.policy, val, "all")  # type: ignore[arg-type]
+    scores: dict[str, Any] = {"checkpoint": out}
+    stage = "the first evaluation"
+    try:
+        scores["before_sft"] = evaluate_greedy("validation (before SFT)")
+        print(f"validation score before SFT: {scores['before_sft']:.4f}", flush=True)
+        stage = "SFT"
+        ppo.warm_start(SFTConfig(steps=sft_steps, batch_size=32, seed=seed), progress_bar="SFT")
+        stage = "the evaluation after SFT"
+        scores["after_sft"] = evaluate_greedy("validation (after SFT)")
+        print(f"validation score after SFT ({sft_steps} steps): {scores['after_sft']:.4f}", flush=True)
+        stage = "PPO"
+        progress = _PPOProgress(ppo_updates)
+        try:
+            ppo.learn(total_timesteps=10**12, callback=progress)
+        finally:
+            progress.close()
+        stage = "the evaluation after PPO"
+        scores["after_ppo"] = evaluate_greedy("validation (after PPO)")
+    except KeyboardInterrupt:
+        ppo.save(out)
+        print(f"\ninterrupted during {stage}: saved the model as trained so far to {out}", flush=True)
+        return {**scores, "interrupted": stage}
     ppo.save(out)
-    print(f"validation score after PPO ({ppo_updates} updates): {after_ppo:.4f}", flush=True)
+    print(f"validation score after PPO ({ppo_updates} updates): {scores['after_ppo']:.4f}", flush=True)
     print(f"checkpoint: {out}", flush=True)
-    return {"before_sft": before, "after_sft": after_sft, "after_ppo": after_ppo, "checkpoint": out}
+    return scores
+
+
+class _PPOProgress(BaseCallback):
+    """A tqdm bar over PPO updates that stops training after ``updates``."""
+
+    def __init__(self, updates: int) -> None:
+        from tqdm.auto import tqdm
+
+        super().__init__()
+        self.updates = updates
+        self.bar = tqdm(total=updates, desc="PPO", unit="update")
+
+    def on_update(self, stats: dict[str, float]) -> bool:
+        self.bar.update(1)
+        self.bar.set_postfix(reward=f"{stats['rollout/ep_rew_mean']:.3f}", refresh=False)
+        return self.n_calls < self.updates
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _parse_env_kwargs(pairs: Sequence[str]) -> dict[str, Any]:
@@ -153,9 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env_kwargs = _parse_env_kwargs(args.env_kwarg)
     if args.command == "train":
-        train(args.task, args.model, args.num_envs, args.sft_steps, args.ppo_updates, args.out, args.seed,
-              args.learning_rate, **env_kwargs)
-        return 0
+        result = train(args.task, args.model, args.num_envs, args.sft_steps, args.ppo_updates, args.out, args.seed,
+                       args.learning_rate, **env_kwargs)
+        return 130 if "interrupted" in result else 0  # 128 + SIGINT, as a shell reports it
     if args.command == "show":
         env = gym.make(args.env, split=args.split, **env_kwargs)
         for ex in env.unwrapped.task.examples(args.split)[: args.num]:  # type: ignore[attr-defined]

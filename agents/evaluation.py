@@ -66,6 +66,15 @@ def _agent(agent: Any, envs: TextGenVectorEnv) -> Any:
     return agent
 
 
+def progress(enabled: bool | str, total: int, label: str, unit: str) -> Any:
+    """A tqdm bar of ``total`` units, or None when not asked for (``enabled`` may be the bar's label)."""
+    if enabled is False or enabled is None:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=enabled if isinstance(enabled, str) else label, unit=unit)
+
+
 def _actions(agent: Any, obs: dict[str, np.ndarray], rows: int) -> np.ndarray:
     actions, _ = agent.predict(obs, deterministic=True)
     array = actions.detach().cpu().numpy() if isinstance(actions, torch.Tensor) else np.asarray(actions)
@@ -95,7 +104,7 @@ def _check_metrics(metrics: Sequence[str], envs: TextGenVectorEnv) -> None:
 
 
 def evaluate(agent: Any, envs: TextGenVectorEnv, episodes: int | str | None = "all",
-             metrics: Sequence[str] = (), seed: int = 0) -> Evaluation:
+             metrics: Sequence[str] = (), seed: int = 0, progress_bar: bool | str = False) -> Evaluation:
     """Play the first ``episodes`` examples of ``envs``' split with ``agent`` and score them.
 
     Args:
@@ -105,6 +114,7 @@ def evaluate(agent: Any, envs: TextGenVectorEnv, episodes: int | str | None = "a
         episodes: ``"all"`` (or None): every example of the split once; an int: the first that many.
         metrics: Corpus metrics to compute, keys of the task's ``metric_scorers`` (e.g. ``"chrf"``, ``"bleu"``).
         seed: Seeds the env (nothing is drawn: the examples are chosen).
+        progress_bar: Show a tqdm bar over the episodes (a string: its label), as SB3's ``learn(progress_bar=)``.
     """
     if not isinstance(envs, TextGenVectorEnv) or envs.autoreset_mode != AutoresetMode.DISABLED:
         raise InvalidArgumentError(
@@ -119,6 +129,7 @@ def evaluate(agent: Any, envs: TextGenVectorEnv, episodes: int | str | None = "a
     rewards = np.zeros(count)
     tokens = 0
     last_final: dict[str, Any] = {}
+    bar = progress(progress_bar, count, "evaluate", "episode")
     start = time.perf_counter()
     envs.reset(seed=seed)
     for first in range(0, count, N):
@@ -141,6 +152,10 @@ def evaluate(agent: Any, envs: TextGenVectorEnv, episodes: int | str | None = "a
                         tokens += int(final["num_tokens"][row])
             done |= ended
         rewards[wanted] = total[: len(wanted)].numpy()
+        if bar is not None:
+            bar.update(len(wanted))
+    if bar is not None:
+        bar.close()
     seconds = time.perf_counter() - start
     if metrics and "response" not in last_final:
         raise InvalidArgumentError(

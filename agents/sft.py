@@ -96,12 +96,27 @@ class SFT:
         self.losses.append(float(loss.detach()))
         return self.losses[-1]
 
-    def train_steps(self, steps: int | None = None) -> list[float]:
-        """Run ``steps`` (default ``config.steps``) optimizer steps; returns their losses."""
+    def train_steps(self, steps: int | None = None, progress_bar: bool | str = False) -> list[float]:
+        """Run ``steps`` (default ``config.steps``) optimizer steps; returns their losses.
+
+        ``progress_bar``: a tqdm bar with the running loss (a string: its label).
+        """
+        from agents.evaluation import progress
+
         steps = self.config.steps if steps is None else steps
+        bar = progress(progress_bar, steps, "SFT", "step")
         self.policy.train()
-        losses = [self.step() for _ in range(steps)]
-        self.policy.eval()
+        losses = []
+        try:
+            for _ in range(steps):
+                losses.append(self.step())
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+        finally:
+            self.policy.eval()
+            if bar is not None:
+                bar.close()
         return losses
 
     def learn(self, total_timesteps: int, reset_num_timesteps: bool = False) -> SFT:
@@ -117,9 +132,10 @@ class SFT:
         return self
 
 
-def train_sft(policy: TransformerPolicy, envs: TextGenVectorEnv, config: SFTConfig | None = None) -> list[float]:
+def train_sft(policy: TransformerPolicy, envs: TextGenVectorEnv, config: SFTConfig | None = None,
+              progress_bar: bool | str = False) -> list[float]:
     """Train ``policy`` on the references of ``envs``' split for ``config.steps`` steps; returns every loss."""
-    return SFT(policy, envs, config).train_steps()
+    return SFT(policy, envs, config).train_steps(progress_bar=progress_bar)
 
 
 def __getattr__(name: str) -> object:

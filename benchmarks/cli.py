@@ -95,6 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TextGymError as exc:
         print(f"textgym-bench: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        where = f": finished cells are in {args.out}/results.jsonl; the same command resumes with the missing ones" \
+            if args.command == "leaderboard" else ""
+        print(f"\ntextgym-bench: interrupted{where}", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports it
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -160,9 +160,9 @@ class PPO:
             f"Unknown init {init!r}. Accepted: None, 'sft', or a folder written by PPO.save (with policy.safetensors)."
         )
 
-    def warm_start(self, sft_config: SFTConfig | None = None) -> list[float]:
+    def warm_start(self, sft_config: SFTConfig | None = None, progress_bar: bool | str = False) -> list[float]:
         """Supervised warm start on the env's references; the result also becomes the KL reference."""
-        losses = train_sft(self.policy, self.env, sft_config or SFTConfig(seed=self.config.seed or 0))
+        losses = train_sft(self.policy, self.env, sft_config or SFTConfig(seed=self.config.seed or 0), progress_bar)
         self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
         return losses
 

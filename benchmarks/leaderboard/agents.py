@@ -21,8 +21,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import json
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,20 +262,44 @@ BUILTIN_AGENTS: dict[str, Callable[[AgentContext], Any]] = {
 }
 
 
+def _import_agent_module(name: str) -> Any:
+    if name.endswith(".py"):
+        path = Path(name).resolve()
+        module_spec = importlib.util.spec_from_file_location(f"textgym_agent_{path.stem}", path)
+        if module_spec is None or module_spec.loader is None:
+            raise ImportError(f"not a Python file: {name}")
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file: {path}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_spec.name] = module  # so that pickling its classes finds them
+        module_spec.loader.exec_module(module)
+        return module
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.append(cwd)
+    return importlib.import_module(name)
+
+
 def load_factory(spec: str) -> Callable[[AgentContext], Any]:
-    """The factory named ``spec``: a built-in name or ``package.module:factory``."""
+    """The factory named ``spec``: a built-in name, ``package.module:factory`` or ``path/to/file.py:factory``.
+
+    Modules are looked up in the current directory too, as ``python -m`` does (a console script's ``sys.path``
+    does not hold it).
+    """
     if spec in BUILTIN_AGENTS:
         return BUILTIN_AGENTS[spec]
-    module_name, colon, attribute = spec.partition(":")
+    module_name, colon, attribute = spec.rpartition(":")
     if not colon or not module_name or not attribute:
         raise UnknownAgentError(
             f"Unknown agent {spec!r}. {suggest(spec, BUILTIN_AGENTS)} Or give a third-party factory as "
-            "'package.module:factory'."
+            "'package.module:factory' or 'path/to/file.py:factory'."
         )
     try:
-        module = importlib.import_module(module_name)
+        module = _import_agent_module(module_name)
     except ImportError as exc:
         raise UnknownAgentError(f"Agent {spec!r}: cannot import module {module_name!r} ({exc}).") from exc
+    except OSError as exc:
+        raise UnknownAgentError(f"Agent {spec!r}: cannot read {module_name!r} ({exc}).") from exc
     factory = getattr(module, attribute, None)
     if factory is None:
         public = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))

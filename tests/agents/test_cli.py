@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from agents.cli import evaluate, main
@@ -62,3 +64,28 @@ def test_train_rejects_bad_budgets():
 
     with pytest.raises(InvalidArgumentError, match=r"Expected sft_steps to be a positive int, got 0"):
         train("TextGen-Translate-v0", sft_steps=0)
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_train_stops_with_one_line_and_keeps_the_model(tmp_path):
+    """Interrupted during SFT (after the first evaluation), ``textgym train`` saves what it trained and exits 130."""
+    import signal
+    import subprocess
+    import sys
+
+    from agents.ppo.ppo import PPO
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "agents", "train", "--sft-steps", "100000", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    lines = [process.stdout.readline(), process.stdout.readline()]
+    assert lines[1].startswith("validation score before SFT"), lines
+    time.sleep(3)  # inside SFT
+    process.send_signal(signal.SIGINT)
+    rest, errors = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert rest.strip() == f"interrupted during SFT: saved the model as trained so far to {out}"
+    assert "Traceback" not in errors and "KeyboardInterrupt" not in errors, errors[-2000:]
+    assert "SFT:" in errors  # the progress bar
+    PPO.load(out)  # a loadable checkpoint

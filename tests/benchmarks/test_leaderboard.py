@@ -135,6 +135,18 @@ def test_unknown_agents_and_non_factories(spec, error, match):
         load_factory(spec)
 
 
+def test_agents_from_the_current_directory_and_from_a_file(tmp_path, monkeypatch):
+    """The README's ``my_agents:a2c`` works from the folder holding my_agents.py, and a file path works anywhere."""
+    (tmp_path / "my_agents_for_test.py").write_text("def first(context):\n    return 'made'\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    assert load_factory("my_agents_for_test:first")(None) == "made"
+    monkeypatch.chdir(ROOT)
+    assert load_factory(f"{tmp_path / 'my_agents_for_test.py'}:first")(None) == "made"
+    with pytest.raises(UnknownNameError, match=r"cannot read '.*nowhere.py'"):
+        load_factory(f"{tmp_path / 'nowhere.py'}:first")
+
+
 @pytest.mark.parametrize(
     ("name", "match"),
     [
@@ -281,17 +293,21 @@ def test_the_same_command_with_the_same_seeds_gives_identical_scores(tmp_path):
     assert sft["curve"][0][0] == 0 and sft["curve"][-1][0] >= 3000
 
 
-def test_a_killed_run_picks_up_where_it_stopped(tmp_path):
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_a_killed_run_picks_up_where_it_stopped(tmp_path, how):
     command = [sys.executable, "-m", "benchmarks.cli", "leaderboard", "--suite", "textgym-v0-smoke", "--tasks",
                "translate", "dialogue", "--agents", "random", "reference", "greedy", "sft", "--seeds", "0",
                "--out", str(tmp_path), "--no-progress"]
     results = tmp_path / RESULTS_FILE
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not results.exists() or results.read_text().count("\n") < 2):
         time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.send_signal(how)
+    _, errors = process.communicate(timeout=60)
+    if how == signal.SIGINT:  # one line, no traceback, and the way to resume
+        assert process.returncode == 130 and "Traceback" not in errors, errors[-2000:]
+        assert errors.strip().endswith("the same command resumes with the missing ones")
     finished = results.read_text().splitlines()
     assert 2 <= len(finished) < 8, "the run should have been killed part-way"
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -864,6 +864,7 @@ def _probe(config, mode, uids):
 def main():
     """Serve jobs from stdin until EOF."""
     config = json.loads(sys.argv[1])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group: the host decides
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the host process
     if os.getppid() != config["host_pid"]:
         os._exit(1)

@@ -10,6 +10,7 @@ end of input stops it.
 from __future__ import annotations
 
 import pickle
+import signal
 import sys
 
 import numpy as np
@@ -19,6 +20,9 @@ from textgym.tasks.base import Example
 
 def main() -> None:
     """Serve scoring requests until ``None`` or end of input."""
+    # Ctrl-C in a terminal reaches the whole process group: the parent decides (it closes our stdin), so a
+    # worker neither dies mid-reply nor prints a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # anything a library prints stays off the reply stream
 
