@@ -7,8 +7,10 @@ teacher-forced forward and a prefill followed by cached one-token decodes give t
 
 The LM may be a named from-scratch config (``"tiny"``, ``"small"``: GPT-2 architecture with the env's vocabulary,
 sized for CPUs; ``"gpt2-small-random"``: GPT-2 small's 12 layers of 768, untrained, for GPU throughput), a
-Hugging Face model name or local path, or a model instance. Its vocabulary must cover the env's ``Discrete(V)``
-actions; a wider LM head is masked down to ``V`` logits.
+Hugging Face model name or local path, or a model instance. The env must use the model's tokenizer: a
+:class:`VocabMismatchError` names both where the LM head is narrower than ``Discrete(V)``, wider by more than the
+padding checkpoints add (1,024 rows), or the model's end-of-sequence id is not the env's. A slightly wider head is
+cut to ``V`` logits.
 """
 
 from __future__ import annotations
@@ -35,6 +37,34 @@ NAMED_CONFIGS: dict[str, dict[str, int]] = {
 
 class VocabMismatchError(TextGymError, ValueError):
     """The model's vocabulary does not cover the environment's token ids."""
+
+
+# Hugging Face checkpoints round their embedding rows up past the tokenizer's length (Qwen2: 271 rows, phi-2:
+# 905); more spare rows than this means the env's token ids are another tokenizer's.
+MAX_SPARE_ROWS = 1024
+
+
+def _check_vocabulary(lm: Any, vocab_size: int, eos_token_id: int | None) -> None:
+    """Raise VocabMismatchError where the env's token ids cannot be the model's (the error names both)."""
+    lm_vocab = lm.get_output_embeddings().weight.shape[0]
+    model_eos = getattr(lm.config, "eos_token_id", None)
+    model_eos = set(model_eos) if isinstance(model_eos, (list, tuple)) else {model_eos} - {None}
+    model_eos = {e for e in model_eos if isinstance(e, int) and 0 <= e < lm_vocab}  # a default config's 50256: unset
+    name = getattr(lm.config, "_name_or_path", "") or type(lm).__name__
+    problem = ""
+    if lm_vocab < vocab_size:
+        problem = f"the model's LM head has {lm_vocab} outputs for the env's Discrete({vocab_size}) actions"
+    elif lm_vocab - vocab_size > MAX_SPARE_ROWS:
+        problem = (f"the model has {lm_vocab} token ids and the env's tokenizer {vocab_size}: the env's ids would pick "
+                   f"the model's first {vocab_size} logits, which mean other tokens")
+    elif eos_token_id is not None and model_eos and eos_token_id not in model_eos:
+        problem = (f"the env ends episodes on token {eos_token_id} but the model's end-of-sequence id is "
+                   f"{sorted(model_eos)}")
+    if problem:
+        raise VocabMismatchError(
+            f"Model {name!r} and the env's tokenizer disagree: {problem}. Build the env with the model's own "
+            f"tokenizer (e.g. gym.make(..., tokenizer={name!r})), or a model trained on this tokenizer."
+        )
 
 
 @dataclass
@@ -80,12 +110,7 @@ class TransformerPolicy(nn.Module):
         self.vocab_size = vocab_size = check_int("vocab_size", vocab_size, minimum=2)
         lm: Any = self._build(model, vocab_size, max_positions, eos_token_id, pad_token_id, bos_token_id)
         self.lm = lm
-        lm_vocab = lm.get_output_embeddings().weight.shape[0]
-        if lm_vocab < vocab_size:
-            raise VocabMismatchError(
-                f"The model's LM head has {lm_vocab} outputs but the env has Discrete({vocab_size}) actions. Use the "
-                "model's own tokenizer for the env (tokenizer=...), or a model whose vocabulary covers it."
-            )
+        _check_vocabulary(lm, vocab_size, eos_token_id)
         self.value_head = nn.Linear(lm.config.hidden_size, 1)
         # transformers >= 5.2x names the KV cache `cache` (in and out); earlier releases `past_key_values`
         parameters = inspect.signature(lm.forward).parameters

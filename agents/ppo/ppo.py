@@ -41,7 +41,7 @@ from agents.ppo.loss import approx_kl, clipped_surrogate_loss, clipped_value_los
 from agents.precision import autocast, resolve_precision
 from agents.rollout import Rollout, collect_rollout, sample, sequence_logprobs
 from agents.sft import SFTConfig, train_sft
-from textgym.error import InvalidArgumentError, MissingDependencyError, check_int
+from textgym.error import InvalidArgumentError, MissingDependencyError, UnknownArgumentError, check_int
 from textgym.vector.torch_env import TextGenVectorEnv
 
 __all__ = ["PPO"]
@@ -81,7 +81,7 @@ class PPO:
             raise InvalidArgumentError(f"PPO argument {removed[0]!r} was removed: {REMOVED[removed[0]]}.")
         unknown = sorted(set(hyperparameters) - known)
         if unknown:
-            raise InvalidArgumentError(f"Unknown PPO argument(s) {unknown}. Accepted: {sorted(known)}.")
+            raise UnknownArgumentError(f"PPO got unexpected keyword argument(s) {unknown}. Accepted: {sorted(known)}.")
         self.config = PPOConfig(**hyperparameters)  # checks itself before any model loads
         if self.config.seed is not None:
             torch.manual_seed(self.config.seed)
@@ -404,13 +404,14 @@ class PPO:
     def load(cls, path: str | os.PathLike[str], env: Any = None, device: str = "cpu") -> PPO:
         """Rebuild a saved model (on ``env``, or on the env it was trained on when that was an id)."""
         from safetensors.torch import load_model
-        from transformers import GPT2Config, GPT2LMHeadModel
+        from transformers import AutoConfig, AutoModelForCausalLM
 
         folder = Path(path)
         if not (folder / "config.json").is_file():
             raise InvalidArgumentError(f"No saved PPO model in {str(folder)!r} (config.json is missing).")
         meta = json.loads((folder / "config.json").read_text())
-        lm = GPT2LMHeadModel(GPT2Config.from_dict(meta["lm_config"]))
+        lm_config = dict(meta["lm_config"])  # any architecture: its model_type picks the class
+        lm = AutoModelForCausalLM.from_config(AutoConfig.for_model(lm_config.pop("model_type"), **lm_config))
         env = env if env is not None else meta["env_id"]
         model = cls(lm, env, num_envs=meta["num_envs"], device=device, env_kwargs=meta["env_kwargs"],
                     **meta["config"])  # init=None: the weights come from the files below

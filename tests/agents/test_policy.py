@@ -54,8 +54,16 @@ def test_bad_models():
     from transformers import GPT2Config, GPT2LMHeadModel
 
     narrow = GPT2LMHeadModel(GPT2Config(vocab_size=500, n_positions=64, n_layer=1, n_head=2, n_embd=32))
-    with pytest.raises(VocabMismatchError, match=r"LM head has 500 outputs but the env has Discrete\(2048\)"):
+    with pytest.raises(VocabMismatchError, match=r"LM head has 500 outputs for the env's Discrete\(2048\) actions"):
         TransformerPolicy(narrow, vocab_size=2048)
+    # issue 16: a 49,152-id model on a 2,048-id env tokenizer was cut to its first logits without a word
+    smollm_sized = GPT2LMHeadModel(GPT2Config(vocab_size=49152, n_positions=64, n_layer=1, n_head=2, n_embd=8))
+    with pytest.raises(VocabMismatchError, match=r"has 49152 token ids and the env's tokenizer 2048.*tokenizer="):
+        TransformerPolicy(smollm_sized, vocab_size=2048)
+    other_eos = GPT2LMHeadModel(GPT2Config(vocab_size=2048, n_positions=64, n_layer=1, n_head=2, n_embd=8,
+                                           eos_token_id=0))
+    with pytest.raises(VocabMismatchError, match=r"ends episodes on token 2 but the model's end-of-sequence id is"):
+        TransformerPolicy(other_eos, vocab_size=2048, eos_token_id=2)
     with pytest.raises(UnknownNameError, match=r"(?s)Could not load model 'tiy'.*Did you mean 'tiny'\?"):
         TransformerPolicy("tiy", vocab_size=2048)
     with pytest.raises(InvalidArgumentError, match=r"Expected model to be a name, a path or a PreTrainedModel, got 3"):

@@ -96,7 +96,7 @@ def test_bad_input():
         make(batch_size=3)
     with pytest.raises(InvalidArgumentError, match=r"Expected total_timesteps to be a positive int, got 0"):
         make().learn(0)
-    with pytest.raises(InvalidArgumentError, match=r"Unknown PPO argument\(s\) \['nsteps'\]"):
+    with pytest.raises(TypeError, match=r"PPO got unexpected keyword argument\(s\) \['nsteps'\]"):
         make(nsteps=4)
     with pytest.raises(UnknownNameError, match=r"(?s)Could not load model 'tinyy'.*Did you mean 'tiny'\?"):
         PPO("tinyy", ENV, num_envs=8, batch_size=8, env_kwargs=ENV_KWARGS)
@@ -256,3 +256,20 @@ def test_the_first_minibatch_of_an_update_has_a_ratio_of_exactly_one(monkeypatch
     per_update = 2 * 2  # epochs x minibatches
     assert [seen[i] for i in range(0, len(seen), per_update)] == [0.0] * (len(seen) // per_update)
     assert max(seen) > 0  # later minibatches see a moved policy
+
+
+def test_save_load_any_architecture(tmp_path):
+    """PPO.load rebuilds the saved architecture through AutoConfig (it only knew GPT-2: issue 16, item 4)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    env = gym.make_vec(ENV, num_envs=8, autoreset_mode="Disabled", **ENV_KWARGS)
+    V = int(env.single_action_space.n)
+    lm = LlamaForCausalLM(LlamaConfig(vocab_size=V, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
+                                      eos_token_id=env.eos_token_id, bos_token_id=None, pad_token_id=None))
+    model = PPO(lm, env, n_steps=1, batch_size=8, n_epochs=1, seed=0)
+    model.learn(16)
+    model.save(tmp_path / "llama")
+    loaded = PPO.load(tmp_path / "llama", env=env)
+    assert type(loaded.policy.lm).__name__ == "LlamaForCausalLM"
+    assert all(torch.equal(p, q) for p, q in zip(model.policy.parameters(), loaded.policy.parameters(), strict=True))
