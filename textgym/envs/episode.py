@@ -107,6 +107,11 @@ class Episode:
         self.pad_token_id = int(pad if pad is not None else self.eos_token_id)
         self.examples: Sequence[Example] = self.task.examples(self.split)
         self._warned_truncation = False
+        # The tokens no response contains (padding, BOS, the tokenizer's other specials), EOS aside: masked off
+        # by action_mask(), for MaskablePPO-style agents. The env accepts them all the same.
+        specials = set(getattr(self.tokenizer, "all_special_ids", []) or []) | {self.pad_token_id}
+        self.action_mask = np.ones(self.vocab_size, dtype=bool)
+        self.action_mask[[i for i in sorted(specials) if 0 <= i < self.vocab_size and i != self.eos_token_id]] = False
 
     # -- prompts -----------------------------------------------------------------------------------------
 

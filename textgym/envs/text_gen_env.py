@@ -226,6 +226,13 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
         ids = self._input_ids[start : start + self._num_generated].tolist()
         return decode_responses(self.tokenizer, [ids])[0]
 
+    def action_masks(self) -> np.ndarray:
+        """Allowed actions, shape ``(V,)``: every id but the special tokens other than EOS (padding, BOS, ...).
+
+        sb3-contrib's ``MaskablePPO`` reads it (``env_method("action_masks")``); stepping a masked id is still legal.
+        """
+        return self.episode.action_mask.copy()
+
     def reference_actions(self, reference: int = 0) -> list[int]:
         """Token ids that spell reference ``reference`` of the current example, then EOS (the oracle's actions)."""
         if self._example is None:

@@ -104,8 +104,14 @@ class SB3VecEnv(VecEnv):
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
                    ) -> list[Any]:
-        """Call a method of the vector env once; its result is repeated for each index."""
+        """Call a method of the vector env once; its result is repeated for each index.
+
+        ``action_masks`` (what sb3-contrib's ``MaskablePPO`` calls) answers one row per index instead.
+        """
         result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
+        if method_name == "action_masks":
+            masks = result.cpu().numpy()
+            return [masks[i] for i in self._get_indices(indices)]
         return [result] * len(list(self._get_indices(indices)))
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:

@@ -154,6 +154,7 @@ class TextGenVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = None
+        self._action_mask: torch.Tensor | None = None
         self.closed = False
         self._scorer = ParallelScorer(self.task, scoring_workers)
         # final-info texts come from the host decode the task reward does anyway, or from info_metrics
@@ -317,6 +318,12 @@ class TextGenVectorEnv(VectorEnv):
         hypotheses = self.input_ids.numpy()[rows, P:]
         scores = self._bleu.host_scores(hypotheses, lengths, self.example_index.numpy()[rows])
         return scores, self._decoded_texts(mask) if mask is not None else None
+
+    def action_masks(self) -> torch.Tensor:
+        """Allowed actions per row, ``(num_envs, V)`` bool on the env's device: the single env's mask, every row."""
+        if self._action_mask is None:
+            self._action_mask = torch.from_numpy(self.episode.action_mask).to(self.device)
+        return self._action_mask.expand(self.num_envs, -1)
 
     def close_extras(self, **kwargs: Any) -> None:
         """Free the device tensors and stop the scoring workers."""
