@@ -258,3 +258,39 @@ def test_long_prompt_is_truncated_with_a_warning():
     with pytest.warns(UserWarning, match=r"keeping the last 8"):
         obs, _ = env.reset(seed=0)
     assert obs["attention_mask"][:8].all()
+
+
+CHAT_TEMPLATE = ("{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<s>assistant\n{% endif %}")
+
+
+def test_chat_prompt_format_uses_the_tokenizer_template_and_places_bos_once():
+    import copy
+
+    plain = gym.make(ENV_ID).unwrapped
+    tokenizer = copy.deepcopy(plain.tokenizer)
+    tokenizer.chat_template = CHAT_TEMPLATE  # an instruct model's tokenizer carries one
+    chat = gym.make(ENV_ID, tokenizer=tokenizer, prompt_format="chat", system_prompt="You translate.").unwrapped
+    example = chat.task.examples("train")[0]
+    messages = [{"role": "system", "content": "You translate."},
+                {"role": "user", "content": example.prompt.rstrip("\n")}]
+    expected = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)["input_ids"]
+    got = chat.episode.prompt_ids(example).tolist()
+    assert got == expected and got.count(tokenizer.bos_token_id) == 3  # one per turn, from the template only
+    assert plain.episode.prompt_ids(example).tolist()[0] == tokenizer.bos_token_id
+    obs, _ = chat.reset(seed=0, options={"example_index": 0})
+    P = chat.max_prompt_tokens
+    assert obs["input_ids"][P - len(got):P].tolist() == got
+    assert tokenizer.decode(got).endswith("<s>assistant\n")
+    vector = gym.make_vec(ENV_ID, num_envs=2, tokenizer=tokenizer, prompt_format="chat", system_prompt="You translate.")
+    vector_obs, _ = vector.reset(options={"example_index": np.array([0, 0])})
+    assert vector_obs["input_ids"][0].tolist() == obs["input_ids"].tolist()  # one Episode: the same prompt
+
+
+def test_bad_prompt_formats():
+    with pytest.raises(InvalidArgumentError, match=r"Unknown prompt_format 'chatml'. Did you mean 'chat'\?"):
+        TextGenEnv(prompt_format="chatml")
+    with pytest.raises(TextGymError, match=r"prompt_format='chat' needs a tokenizer with a chat template"):
+        TextGenEnv(prompt_format="chat")  # the default BPE tokenizer has none
+    with pytest.raises(InvalidArgumentError, match=r"system_prompt='x' needs prompt_format='chat'"):
+        TextGenEnv(system_prompt="x")

@@ -13,12 +13,12 @@ cannot disagree.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from textgym.error import InvalidArgumentError, check_int, suggest
+from textgym.error import InvalidArgumentError, TokenizerError, check_int, suggest
 from textgym.tasks import Example, Task, make_task
 from textgym.tasks.base import check_split
 from textgym.tokenization import load_tokenizer
@@ -62,6 +62,9 @@ def row_info(batched: dict[str, Any], row: int) -> dict[str, Any]:
     return out
 
 
+PROMPT_FORMATS = ("plain", "chat")
+
+
 class Episode:
     """One task's episode: its examples, token layout, termination rule, scoring and final-info schema.
 
@@ -75,18 +78,30 @@ class Episode:
         reward_mode: ``"sparse"`` or ``"dense"``.
         reward: ``"task"`` (the task's scorer) or ``"token_bleu"``.
         info_metrics: Compute every metric of the task for the final info.
+        prompt_format: ``"plain"`` (the task's prompt after the tokenizer's BOS) or ``"chat"`` (the tokenizer's
+            chat template, ``apply_chat_template`` with an optional system turn, the prompt as the user turn and
+            the generation prompt; the template places any BOS itself). An instruct model wants ``"chat"``.
+        system_prompt: The system turn of ``"chat"`` prompts (None: none).
         **task_kwargs: Passed to the task (with a task name only).
     """
 
     def __init__(self, task: str | Task = "translate", *, split: str = "train", tokenizer: Any = None,
                  max_prompt_tokens: int = 80, max_new_tokens: int = 64, reward_mode: str = "sparse",
-                 reward: str = "task", info_metrics: bool = True, **task_kwargs: Any) -> None:
+                 reward: str = "task", info_metrics: bool = True, prompt_format: str = "plain",
+                 system_prompt: str | None = None, **task_kwargs: Any) -> None:
         if reward_mode not in REWARD_MODES:
             raise InvalidArgumentError(
                 f"Unknown reward_mode {reward_mode!r}. {suggest(str(reward_mode), REWARD_MODES)}"
             )
         if reward not in REWARDS:
             raise InvalidArgumentError(f"Unknown reward {reward!r}. {suggest(str(reward), REWARDS)}")
+        if prompt_format not in PROMPT_FORMATS:
+            raise InvalidArgumentError(
+                f"Unknown prompt_format {prompt_format!r}. {suggest(str(prompt_format), PROMPT_FORMATS)}")
+        if system_prompt is not None and (prompt_format != "chat" or not isinstance(system_prompt, str)):
+            raise InvalidArgumentError(
+                f"system_prompt={system_prompt!r} needs prompt_format='chat' and a str (got {prompt_format!r}).")
+        self.prompt_format, self.system_prompt = prompt_format, system_prompt
         self.max_prompt_tokens = check_int("max_prompt_tokens", max_prompt_tokens)
         self.max_new_tokens = check_int("max_new_tokens", max_new_tokens)
         if isinstance(task, Task):
@@ -101,6 +116,12 @@ class Episode:
         self.split = check_split(split, self.task.splits)
         self.reward_mode, self.reward, self.info_metrics = reward_mode, reward, bool(info_metrics)
         self.tokenizer = load_tokenizer(tokenizer, self.task)
+        if prompt_format == "chat" and not getattr(self.tokenizer, "chat_template", None):
+            raise TokenizerError(
+                f"prompt_format='chat' needs a tokenizer with a chat template; {type(self.tokenizer).__name__} "
+                f"{getattr(self.tokenizer, 'name_or_path', '')!r} has none. Use the instruct model's own tokenizer, "
+                "set tokenizer.chat_template, or prompt_format='plain'."
+            )
         self.vocab_size = len(self.tokenizer)
         self.eos_token_id = int(self.tokenizer.eos_token_id)
         pad = self.tokenizer.pad_token_id
@@ -116,10 +137,20 @@ class Episode:
     # -- prompts -----------------------------------------------------------------------------------------
 
     def prompt_ids(self, example: Example) -> np.ndarray:
-        """The prompt's token ids: BOS (when the tokenizer has one), then the prompt, its last ``P`` kept."""
-        ids = self.tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
-        if self.tokenizer.bos_token_id is not None:
-            ids = [self.tokenizer.bos_token_id, *ids]
+        """The prompt's token ids, its last ``P`` kept.
+
+        BOS (when the tokenizer has one) and the prompt, or the chat template's rendering of it
+        (``prompt_format="chat"``).
+        """
+        if self.prompt_format == "chat":
+            messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+            messages.append({"role": "user", "content": example.prompt.rstrip("\n")})
+            encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+            ids = list(encoded["input_ids"] if isinstance(encoded, Mapping) else encoded)
+        else:
+            ids = self.tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
+            if self.tokenizer.bos_token_id is not None:
+                ids = [self.tokenizer.bos_token_id, *ids]
         P = self.max_prompt_tokens
         if len(ids) > P:
             if not self._warned_truncation:

@@ -78,6 +78,9 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
     - ``info_metrics``: compute every metric of the task for the final ``info`` (default True; False leaves
       only the reward's own score, which is what a throughput comparison wants).
     - ``render_mode``: ``None``, ``"ansi"`` (``render()`` returns the text) or ``"human"`` (prints it).
+    - ``prompt_format``: ``"plain"`` (default: BOS, then the task's prompt) or ``"chat"`` (the tokenizer's chat
+      template with the prompt as the user turn and the generation prompt; for instruct models), with an
+      optional ``system_prompt``.
     - any other keyword goes to the task, e.g. ``target_lang="fr"``, ``difficulty=4``, ``scorer="bleu"``.
 
     ``reset(options={"example_index": i})`` selects example ``i`` of the split instead of a random one.
@@ -103,6 +106,8 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
         reward: str = "task",
         info_metrics: bool = True,
         render_mode: str | None = None,
+        prompt_format: str = "plain",
+        system_prompt: str | None = None,
         **task_kwargs: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -112,7 +117,8 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
             )
         self.episode = Episode(task, split=split, tokenizer=tokenizer, max_prompt_tokens=max_prompt_tokens,
                                max_new_tokens=max_new_tokens, reward_mode=reward_mode, reward=reward,
-                               info_metrics=info_metrics, **task_kwargs)
+                               info_metrics=info_metrics, prompt_format=prompt_format,
+                               system_prompt=system_prompt, **task_kwargs)
         episode = self.episode
         self.task, self.split, self.tokenizer = episode.task, episode.split, episode.tokenizer
         self.max_prompt_tokens, self.max_new_tokens = episode.max_prompt_tokens, episode.max_new_tokens
