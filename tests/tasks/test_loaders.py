@@ -78,6 +78,18 @@ def test_hf_datasets_on_local_json(tmp_path):
     assert task.examples("train")[2].references == ("t2",) and len(task.examples("test")) == 5
 
 
+def test_hf_dataset_with_only_a_train_split_is_hash_split(tmp_path):
+    pytest.importorskip("datasets")
+    rows = "\n".join(json.dumps({"translation": {"en": f"sentence {i}", "fr": f"phrase {i}"}}) for i in range(400))
+    train = write(tmp_path / "train.jsonl", rows)
+    task = make_task("translate", source_lang="en", target_lang="fr", dataset="hf:json",
+                     dataset_kwargs={"data_files": {"train": str(train)}})
+    sizes = {split: len(task.examples(split)) for split in ("train", "validation", "test")}
+    assert sum(sizes.values()) == 400 and sizes["validation"] > 0 and sizes["test"] > 0 and sizes["train"] > 320
+    same = loaders.split_pairs([(f"sentence {i}", (f"phrase {i}",)) for i in range(400)])
+    assert [e.source for e in task.examples("test")] == [s for s, _ in same["test"]]  # the file datasets' rule
+
+
 def test_hf_dataset_unreachable_offline():
     pytest.importorskip("datasets")
     with pytest.raises(DatasetUnavailableError, match=r"Could not load Hugging Face dataset 'no-org/no-such-set'"):

@@ -217,7 +217,8 @@ def load_hf_translation(name: str, config: str | None, source_lang: str, target_
     """Pairs from ``datasets.load_dataset(name, config, **load_kwargs)``.
 
     Rows need a ``translation`` column (``{"en": ..., "de": ...}``, as WMT datasets have) or one column per
-    language, or ``source``/``target`` columns.
+    language, or ``source``/``target`` columns. A dataset with only a train split is hash-split 90/5/5 by
+    source, as single files are.
     """
     try:
         import datasets
@@ -243,6 +244,8 @@ def load_hf_translation(name: str, config: str | None, source_lang: str, target_
             f"Hugging Face dataset {name!r} has no rows with a 'translation' column or {source_lang!r} and "
             f"{target_lang!r} columns in its splits {sorted(loaded)}."
         )
+    if set(out) == {"train"}:  # one split only: hash-split it 90/5/5, as a single file is
+        return split_pairs(out["train"])
     return out
 
 
