@@ -107,6 +107,7 @@ class PPO:
         self.history: list[dict[str, float]] = []
         self._csv_columns: list[str] = []
         self._tensorboard = self._make_writer(tensorboard_log)
+        self._logger: Any = None
         self._greedy: GreedyAgent | None = None
 
     # -- construction ------------------------------------------------------------------------------------
@@ -144,7 +145,10 @@ class PPO:
             raise MissingDependencyError(
                 "tensorboard_log= needs the tensorboard package: pip install tensorboard"
             ) from exc
-        return SummaryWriter(log_dir=str(folder))
+        # as SB3: each run in its own numbered folder, PPO_1, PPO_2, ...
+        root = Path(folder)
+        taken = [int(p.name[4:]) for p in root.glob("PPO_*") if p.name[4:].isdigit()] if root.is_dir() else []
+        return SummaryWriter(log_dir=str(root / f"PPO_{max(taken, default=0) + 1}"))
 
     def _initialise(self, init: Any, sft_config: SFTConfig | None) -> list[float]:
         if init is None:
@@ -189,6 +193,10 @@ class PPO:
             stats = self._update()
             keep_going = hook(stats) if hook is not None else True  # callbacks may add eval/... entries
             self.history.append(stats)
+            if self._logger is not None:  # an SB3 logger (stable_baselines3.common.logger.configure)
+                for key, value in stats.items():
+                    self._logger.record(key, value)
+                self._logger.dump(step=self.num_timesteps)
             if self.verbose and len(self.history) % log_interval == 0:
                 print(" | ".join(f"{k} {v:.4g}" for k, v in stats.items()))
             self._write_csv(stats)
@@ -232,8 +240,8 @@ class PPO:
             advantages, returns = compute_gae(rewards, old_values, mask, cfg.gamma, cfg.gae_lambda)
         # 5. epochs of minibatch updates; dropout stays off (as TRL does): with it the ratio would be noise
         # from the first minibatch on, and clipping would zero most gradients
-        losses: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "entropy": [], "approx_kl": [],
-                                          "clip_fraction": []}
+        losses: dict[str, list[float]] = {"policy_gradient_loss": [], "value_loss": [], "entropy": [],
+                                          "approx_kl": [], "clip_fraction": []}
         stop, train_values = False, cfg.baseline == "value" and cfg.vf_coef > 0  # else nothing reads the values
         for epoch in range(cfg.n_epochs):
             for index, rows in enumerate(first_epoch if epoch == 0 else self._minibatches(len(mask))):
@@ -269,7 +277,7 @@ class PPO:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
-                for key, value in (("policy_loss", policy_loss), ("clip_fraction", clip_fraction)):
+                for key, value in (("policy_gradient_loss", policy_loss), ("clip_fraction", clip_fraction)):
                     losses[key].append(float(value.detach()))
             if stop:
                 break
@@ -292,7 +300,19 @@ class PPO:
         losses["entropy"] = [float(masked_mean(old_entropy, mask))]  # of the policy that sampled the rollout
         # an update stopped at its first minibatch took no step: its losses are NaN, not the mean of nothing
         stats.update({f"train/{k}": float(np.mean(v)) if v else float("nan") for k, v in losses.items()})
+        stats.update(self._sb3_tags(stats, mask, old_values if train_values else None, returns))
         return stats
+
+    def _sb3_tags(self, stats: dict[str, float], mask: torch.Tensor, values: torch.Tensor | None,
+                  returns: torch.Tensor) -> dict[str, float]:
+        """SB3's tag names beside ours (its dashboards and tools read them)."""
+        tags = {"train/entropy_loss": -stats["train/entropy"],
+                "train/learning_rate": float(self.optimizer.param_groups[0]["lr"]),
+                "train/clip_range": float(self.config.clip_range),
+                "time/fps": float(int(mask.sum()) / max(stats["time/update_s"], 1e-9))}
+        if values is not None:  # only where a value head is trained
+            tags["train/explained_variance"] = _explained_variance(values, returns, mask)
+        return tags
 
     def _collect(self) -> tuple[Rollout, list[torch.Tensor]]:
         """``n_steps`` batches of episodes, and the per-episode baselines of ``"greedy"`` and ``"group"``."""
@@ -363,6 +383,27 @@ class PPO:
             else:
                 writer.writerow(stats)
 
+    # -- SB3's accessors ---------------------------------------------------------------------------------
+
+    def get_env(self) -> TextGenVectorEnv:
+        """The vector env PPO trains on (SB3's ``get_env``)."""
+        return self.env
+
+    @property
+    def logger(self) -> Any:
+        """The SB3 logger set with :meth:`set_logger` (None: the CSV, TensorBoard and verbose output only)."""
+        return self._logger
+
+    def set_logger(self, logger: Any) -> None:
+        """Record every update's statistics to an SB3 ``Logger`` too (``stable_baselines3.common.logger.configure``).
+
+        None removes it.
+        """
+        methods = (getattr(logger, "record", None), getattr(logger, "dump", None))
+        if logger is not None and not all(callable(m) for m in methods):
+            raise InvalidArgumentError(f"Expected an SB3 Logger (with record() and dump()), got {logger!r}.")
+        self._logger = logger
+
     # -- acting, saving ----------------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -428,3 +469,11 @@ class PPO:
             model._env_seeded = True
         model.num_timesteps, model.kl_coef = meta["num_timesteps"], meta["kl_coef"]
         return model
+
+
+def _explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """SB3's ``explained_variance`` over the real tokens: 1 - Var[returns - values] / Var[returns]."""
+    real = mask.bool()
+    y, prediction = returns[real].double(), values[real].double()
+    variance = float(y.var(unbiased=False)) if y.numel() else 0.0
+    return float("nan") if variance == 0 else 1.0 - float((y - prediction).var(unbiased=False)) / variance

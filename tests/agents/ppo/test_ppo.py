@@ -30,7 +30,9 @@ def test_learn_updates_the_policy_and_logs(tmp_path):
     assert any(not torch.equal(b, p) for b, p in zip(before, model.policy.parameters(), strict=True))
     assert all(torch.equal(b, p) for b, p in zip(before, model.reference.parameters(), strict=True))  # frozen
     stats = model.history[-1]
-    expected = {"rollout/ep_rew_mean", "train/policy_loss", "train/value_loss", "train/approx_kl", "train/kl_to_ref"}
+    expected = {"rollout/ep_rew_mean", "train/policy_gradient_loss", "train/value_loss", "train/approx_kl",
+                "train/kl_to_ref", "train/entropy_loss", "train/learning_rate", "train/clip_range",
+                "train/explained_variance", "time/fps"}  # SB3's tag names
     assert expected <= set(stats)
     assert 0.0 <= stats["rollout/ep_rew_mean"] <= 1.0
     with open(tmp_path / "progress.csv") as handle:
@@ -161,7 +163,8 @@ def test_tensorboard_log(tmp_path):
 
     model = make(tensorboard_log=tmp_path / "tb")
     model.learn(64)
-    events = EventAccumulator(str(tmp_path / "tb"))
+    assert [p.name for p in (tmp_path / "tb").iterdir()] == ["PPO_1"]  # as SB3 names its runs
+    events = EventAccumulator(str(tmp_path / "tb" / "PPO_1"))
     events.Reload()
     rewards = events.Scalars("rollout/ep_rew_mean")
     assert len(rewards) == len(model.history) and rewards[-1].step == model.num_timesteps
@@ -273,3 +276,20 @@ def test_save_load_any_architecture(tmp_path):
     loaded = PPO.load(tmp_path / "llama", env=env)
     assert type(loaded.policy.lm).__name__ == "LlamaForCausalLM"
     assert all(torch.equal(p, q) for p, q in zip(model.policy.parameters(), loaded.policy.parameters(), strict=True))
+
+
+def test_sb3_logger_and_accessors(tmp_path):
+    """An SB3 logger records every update under SB3's tag names; get_env() as in SB3."""
+    from stable_baselines3.common.logger import configure
+
+    model = make()
+    assert model.get_env() is model.env and model.logger is None
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(64)
+    with open(tmp_path / "progress.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(model.history)
+    assert {"train/policy_gradient_loss", "train/entropy_loss", "time/fps"} <= set(rows[-1])
+    assert float(rows[-1]["train/entropy_loss"]) == pytest.approx(-model.history[-1]["train/entropy"])
+    with pytest.raises(InvalidArgumentError, match=r"Expected an SB3 Logger \(with record\(\) and dump\(\)\)"):
+        model.set_logger("stdout")
