@@ -112,11 +112,11 @@ class _PPOProgress(BaseCallback):
     """A tqdm bar over PPO updates that stops training after ``updates``."""
 
     def __init__(self, updates: int) -> None:
-        from tqdm.auto import tqdm
+        from agents.evaluation import progress
 
         super().__init__()
         self.updates = updates
-        self.bar = tqdm(total=updates, desc="PPO", unit="update")
+        self.bar = progress(True, updates, "PPO", "update")
 
     def on_update(self, stats: dict[str, float]) -> bool:
         self.bar.update(1)

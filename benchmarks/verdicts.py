@@ -1,6 +1,6 @@
 """Where each code dataset's verdicts are decided: on the host, by the judge, or not at all.
 
-    python -m benchmarks.verdicts [--datasets builtin humaneval mbpp mbpp-sanitized] [--data-dir ../shared/data]
+    python -m benchmarks.verdicts [--datasets builtin humaneval mbpp mbpp-sanitized] [--data-dir DIR]
 
 For every test of every problem: value tests (``assert EXPR == LITERAL``) are compared on the host; the rest run
 in the sandbox's judge. Running each reference solution then shows how many tests could not be decided from plain
@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from benchmarks.leaderboard.suites import default_data_dir
 from textgym.tasks import make_task
 
 __all__ = ["coverage", "main"]
@@ -28,7 +29,10 @@ def coverage(dataset: str, data_dir: str | Path | None = None, num_workers: int 
     """Counts of tests by where they are decided, and of references' failures by reason."""
     kwargs: dict[str, Any] = {"num_workers": num_workers, "timeout_s": 10.0}
     if dataset != "builtin":
-        kwargs["data_dir"] = Path(data_dir or "../shared/data") / ("humaneval" if dataset == "humaneval" else "mbpp")
+        root = Path(data_dir) if data_dir is not None else default_data_dir()
+        if root is None:
+            raise SystemExit(f"dataset {dataset!r} needs --data-dir (../shared/data was not found)")
+        kwargs["data_dir"] = root / ("humaneval" if dataset == "humaneval" else "mbpp")
     if dataset.startswith("mbpp"):
         kwargs["include_challenge_tests"] = True
     task = make_task("code", dataset=dataset, **kwargs)
@@ -55,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     """Print one line per dataset."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
-    parser.add_argument("--data-dir", default="../shared/data")
+    parser.add_argument("--data-dir", default=None, help="default: ../shared/data beside the checkout")
     args = parser.parse_args(argv)
     print("dataset          problems  tests  on host  judged  undecided  other failures")
     for dataset in args.datasets:

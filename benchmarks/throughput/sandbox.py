@@ -25,9 +25,12 @@ __all__ = ["main", "run"]
 
 def _programs(count: int, dataset: str = "builtin") -> list[tuple[str, CodeJob]]:
     if dataset == "humaneval":
-        from tests.data import SHARED_DATA
+        from benchmarks.leaderboard.suites import default_data_dir
 
-        task = make_task("code", dataset="humaneval", data_dir=SHARED_DATA / "humaneval")
+        data = default_data_dir()
+        if data is None:
+            raise SystemExit("--dataset humaneval needs ../shared/data (HumanEval) beside the checkout")
+        task = make_task("code", dataset="humaneval", data_dir=data / "humaneval")
         out = []
         for example in task.examples("test")[:count]:
             meta = example.meta

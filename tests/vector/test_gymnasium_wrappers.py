@@ -10,9 +10,9 @@ from gymnasium.wrappers.vector import DictInfoToList, NormalizeReward, RecordEpi
 
 import textgym  # noqa: F401
 from textgym.vector import TorchToNumpy
-from textgym.vector.torch_env import FINAL_KEYS
 
 KW = {"max_new_tokens": 3, "num_examples": {"train": 50}}
+FINAL_KEYS = ("final_obs", "_final_obs", "final_info", "_final_info")
 
 
 def test_final_keys_are_absent_on_steps_where_nothing_ended_as_in_sync_vector_env():

@@ -646,22 +646,18 @@ def _child(role, job, config, mode, fds, uid, worker_pid):
     _layout({0: null, **fds, LIFELINE: life_r, 7: life_w})
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
     pid = os.fork()
-    if pid == 0:  # PID 1 of the new namespaces
+    if pid == 0:  # PID 1 of the new namespaces; a setup error goes up to _spawn, which reports it
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.close(7)
+        _enter_namespaces(config, uid)
+        os.set_blocking(LIFELINE, False)
         try:
-            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-            os.close(7)
-            _enter_namespaces(config, uid)
-            os.set_blocking(LIFELINE, False)
-            try:
-                alive = os.read(LIFELINE, 1) != b""
-            except BlockingIOError:
-                alive = True
-            if not alive:  # the relay died before PR_SET_PDEATHSIG was set again
-                os._exit(EXIT_SETUP)
-            os.close(LIFELINE)
-        except BaseException as exc:
-            os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
+            alive = os.read(LIFELINE, 1) != b""
+        except BlockingIOError:
+            alive = True
+        if not alive:  # the relay died before PR_SET_PDEATHSIG was set again
             os._exit(EXIT_SETUP)
+        os.close(LIFELINE)
         _become(role, job, config, uid, "/tmp")
     # the relay: close the child's channels (so EOF comes when the child ends), wait, pass its status on
     for fd in range(1, LIFELINE + 1):

@@ -54,6 +54,7 @@ __all__ = [
     "Sandbox",
     "SandboxConfig",
     "SandboxError",
+    "check_sandbox_config",
     "code_tests_from_asserts",
 ]
 
@@ -113,6 +114,14 @@ class SandboxConfig:
         check_int("SandboxConfig.uid_base", self.uid_base, 1, 2**31 - 2**23 - 1)
         check_bool("SandboxConfig.audit_hook", self.audit_hook)
         check_positive("SandboxConfig.timeout_s", self.timeout_s, " seconds")
+
+
+def check_sandbox_config(name: str, value: object) -> None:
+    """Raise unless ``value`` is a :class:`SandboxConfig` or None (a dict gets the spelling that builds one)."""
+    if value is not None and not isinstance(value, SandboxConfig):
+        hint = f" Pass {name}=SandboxConfig(**{value!r})." if isinstance(value, dict) else ""
+        raise InvalidArgumentError(
+            f"Expected {name} to be a SandboxConfig, got {value!r} ({type(value).__name__}).{hint}")
 
 
 @dataclass(frozen=True)
@@ -470,9 +479,7 @@ class CodeExecScorer:
                  num_workers: int | None = None) -> None:
         self.partial_credit = check_bool("partial_credit", partial_credit)
         self.name = "pass_rate" if self.partial_credit else "pass"
-        if config is not None and not isinstance(config, SandboxConfig):
-            raise InvalidArgumentError(
-                f"Expected config to be a SandboxConfig, got {config!r} ({type(config).__name__}).")
+        check_sandbox_config("config", config)
         self.sandbox = sandbox or Sandbox(config, num_workers)
         self._cache: OrderedDict[tuple[str, str], ExecResult] = OrderedDict()
 

@@ -8,8 +8,14 @@ import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from textgym.error import InvalidArgumentError, UnknownDatasetError, check_bool, check_int, check_positive, suggest
-from textgym.scorers.code_exec import CodeExecScorer, CodeTest, SandboxConfig, code_tests_from_asserts
+from textgym.error import InvalidArgumentError, UnknownDatasetError, check_int, check_positive, suggest
+from textgym.scorers.code_exec import (
+    CodeExecScorer,
+    CodeTest,
+    SandboxConfig,
+    check_sandbox_config,
+    code_tests_from_asserts,
+)
 from textgym.tasks import loaders
 from textgym.tasks.base import Example, Task, split_of, split_sizes, texts_fingerprint
 from textgym.tasks.generators.code import sample_problem
@@ -91,15 +97,11 @@ class CodeTask(Task):
             raise UnknownDatasetError(f"Unknown code dataset {dataset!r}. {suggest(str(dataset), CODE_DATASETS)}")
         check_int("difficulty", difficulty, 1, MAX_DIFFICULTY)
         self.timeout_s = check_positive("timeout_s", timeout_s, " seconds")
-        check_bool("partial_credit", partial_credit)
         if timeouts is not None and not isinstance(timeouts, Mapping):
             raise InvalidArgumentError(f"Expected timeouts to be a mapping of example id to seconds, got {timeouts!r}.")
         given = {str(key): check_positive(f"timeouts[{key!r}]", value, " seconds")
                  for key, value in (timeouts or {}).items()}
-        if sandbox is not None and not isinstance(sandbox, SandboxConfig):
-            hint = f" Pass sandbox=SandboxConfig(**{sandbox!r})." if isinstance(sandbox, Mapping) else ""
-            raise InvalidArgumentError(
-                f"Expected sandbox to be a SandboxConfig, got {sandbox!r} ({type(sandbox).__name__}).{hint}")
+        check_sandbox_config("sandbox", sandbox)  # before `or`: an empty dict must not mean the default
         self.dataset, self.difficulty, self.seed = dataset, difficulty, seed
         self._timeouts = {**SLOW_PROBLEMS, **given}
         config = sandbox or SandboxConfig(timeout_s=self.timeout_s)

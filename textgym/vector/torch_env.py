@@ -27,8 +27,6 @@ from textgym.tokenization import decode_responses
 
 __all__ = ["TextGenVectorEnv"]
 
-FINAL_KEYS = ("final_obs", "_final_obs", "final_info", "_final_info")
-
 AUTORESET_MODES = {mode.value: mode for mode in AutoresetMode}
 
 
@@ -245,15 +243,13 @@ class TextGenVectorEnv(VectorEnv):
         truncated = torch.zeros_like(terminated)
         # On the CPU a data-dependent branch costs nothing (any_ended), so the copies are skipped when no row
         # ended; on an accelerator the same work runs masked and branch-free, so no step waits for the device.
+        # As SyncVectorEnv, the final keys come only on steps where a row ended (on the host, where that is known).
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
-            infos["_final_obs"] = ended
-            infos["final_obs"] = self._obs(force_copy=True) if any_ended else None
             if any_ended:
+                infos.update({"_final_obs": ended, "final_obs": self._obs(force_copy=True)})
                 self._reset_rows(ended)
         else:
             self.finished |= ended
-        if not any_ended:  # as SyncVectorEnv: the final keys only on steps where a row ended (known on the host)
-            infos = {k: v for k, v in infos.items() if k not in FINAL_KEYS}
         obs = self._obs()
         return obs, rewards.to(torch.float32, copy=False), terminated, truncated, infos
 
@@ -481,6 +477,8 @@ class TextGenVectorEnv(VectorEnv):
         else:
             rewards = torch.where(active, score - self.prev_score, torch.zeros_like(score))
             self.prev_score = torch.where(active, score, self.prev_score)
+        if not any_ended:
+            return rewards, {}
         final = self._final_info({"score": torch.where(ended, score, torch.zeros_like(score)).to(torch.float32),
                                   "num_tokens": torch.where(ended, self.num_generated, 0),
                                   "example_index": torch.where(ended, self.example_index, -1)}, texts)
