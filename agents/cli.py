@@ -12,16 +12,17 @@ It lives with the agents (the console script ``textgym`` points here; ``python -
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
 
 import textgym  # noqa: F401 - registers the ids
 from agents.ppo.callbacks import BaseCallback
-from textgym.error import InvalidArgumentError, check_int, suggest
+from textgym.error import InvalidArgumentError, TextGymError, check_int, suggest
 
-__all__ = ["evaluate", "main", "train"]
+__all__ = ["HelpFormatter", "evaluate", "main", "run_command", "train"]
 
 AGENTS = ("random", "reference")
 _LABELS = {"bleu": "BLEU", "chrf": "chrF", "chrf++": "chrF++", "ter": "TER"}
@@ -137,37 +138,73 @@ def _parse_env_kwargs(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``textgym`` console script."""
-    parser = argparse.ArgumentParser(prog="textgym", description=__doc__.splitlines()[0])
+def run_command(prog: str, command: Callable[[], int], interrupted: Callable[[], str] = str) -> int:
+    """Run one CLI command: a user error ends with one ``prog: error:`` line and status 2, Ctrl-C with status 130.
+
+    Shared by ``textgym`` and ``textgym-bench``. ``interrupted()`` adds to the one Ctrl-C line (where results are).
+    """
+    try:
+        return command()
+    except TextGymError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted{interrupted()}", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports it
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults in the help, except for options whose default is nothing (None, [], False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _parser() -> argparse.ArgumentParser:
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sub_parser = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                                    formatter_class=HelpFormatter)
+        sub_parser.add_argument("--env", "--task", dest="env", default="TextGen-Translate-v0",
+                                help="environment id (--task is the same option)")
+        sub_parser.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                                help="environment/task keyword, repeatable: --env-kwarg difficulty=4 "
+                                     "--env-kwarg target_lang=fr (integers are read as int)")
+        return sub_parser
+
+    parser = argparse.ArgumentParser(prog="textgym", description=__doc__.splitlines()[0].replace("``", ""),
+                                     formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    ev = sub.add_parser("evaluate", help="play episodes with baseline agents and print corpus metrics")
-    ev.add_argument("--env", default="TextGen-Translate-v0", help="environment id")
-    ev.add_argument("--agents", nargs="+", default=list(AGENTS), choices=AGENTS)
-    ev.add_argument("--episodes", type=int, default=200)
-    ev.add_argument("--split", default="validation")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
-                    help="environment/task keyword, e.g. --env-kwarg difficulty=4 --env-kwarg target_lang=fr")
-    tr = sub.add_parser("train", help="warm-start a small transformer on the references, then train it with PPO")
-    tr.add_argument("--task", default="TextGen-Translate-v0", help="environment id")
-    tr.add_argument("--model", default="tiny", help="tiny, small, or a Hugging Face model name/path")
-    tr.add_argument("--num-envs", type=int, default=32)
-    tr.add_argument("--sft-steps", type=int, default=1000)
-    tr.add_argument("--ppo-updates", type=int, default=100)
-    tr.add_argument("--learning-rate", type=float, default=3e-5)
-    tr.add_argument("--out", default="textgym-run", help="checkpoint folder")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
-    show = sub.add_parser("show", help="print examples of a split")
-    show.add_argument("--env", default="TextGen-Translate-v0")
-    show.add_argument("--split", default="train")
-    show.add_argument("--num", type=int, default=5)
-    show.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
+    ev = command("evaluate", "play episodes with baseline agents and print the task's corpus metrics")
+    ev.add_argument("--agents", nargs="+", default=list(AGENTS), choices=AGENTS, help="agents to play")
+    ev.add_argument("--episodes", type=int, default=200, help="the first N examples of the split")
+    ev.add_argument("--split", default="validation", help="train, validation or test")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the random agent")
+    tr = command("train", "warm-start a small transformer on the references, then train it with PPO")
+    tr.add_argument("--model", default="tiny", help="tiny, small, or a Hugging Face model name or folder")
+    tr.add_argument("--num-envs", type=int, default=32, help="episodes per PPO update")
+    tr.add_argument("--sft-steps", type=int, default=1000, help="supervised warm-start steps (batch 32)")
+    tr.add_argument("--ppo-updates", type=int, default=100, help="PPO updates after the warm start")
+    tr.add_argument("--learning-rate", type=float, default=3e-5, help="PPO's learning rate")
+    tr.add_argument("--out", default="textgym-run", help="checkpoint folder (load it with agents.PPO.load)")
+    tr.add_argument("--seed", type=int, default=0, help="seed of the model, the warm start and PPO")
+    show = command("show", "print examples of a split")
+    show.add_argument("--split", default="train", help="train, validation or test")
+    show.add_argument("--num", type=int, default=5, help="how many examples")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``textgym`` console script; a :class:`TextGymError` ends with one line and status 2."""
+    args = _parser().parse_args(argv)
+    return run_command("textgym", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     env_kwargs = _parse_env_kwargs(args.env_kwarg)
     if args.command == "train":
-        result = train(args.task, args.model, args.num_envs, args.sft_steps, args.ppo_updates, args.out, args.seed,
+        result = train(args.env, args.model, args.num_envs, args.sft_steps, args.ppo_updates, args.out, args.seed,
                        args.learning_rate, **env_kwargs)
         return 130 if "interrupted" in result else 0  # 128 + SIGINT, as a shell reports it
     if args.command == "show":

@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.leaderboard.suites import default_data_dir
+from benchmarks.data import default_data_dir
 from textgym.tasks import make_task
 
 __all__ = ["coverage", "main"]

@@ -1,4 +1,4 @@
-"""Where the real public data for tests lives: ``../shared/data`` beside the checkout (CI has it too)."""
+"""Where the real public data for tests lives: ``$TEXTGYM_SHARED_DATA``, else ``../shared/data`` (CI has it)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from benchmarks.data import ENV_VAR, default_data_dir
+
+SHARED_DATA = default_data_dir() or Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def shared_data(name: str) -> Path:
-    """Path of ``../shared/data/<name>``, skipping the test (with the reason) where it is absent."""
+    """Path of ``<shared data>/<name>``, skipping the test (with the reason) where it is absent."""
     path = SHARED_DATA / name
     if not path.is_dir():
-        pytest.skip(f"{path} not found: the shared data folder exists only beside this project's checkout")
+        pytest.skip(f"{path} not found: set ${ENV_VAR} to the shared data folder (it holds {name}/)")
     return path

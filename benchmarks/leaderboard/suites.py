@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.data import default_data_dir
 from textgym.error import DataFileNotFoundError, InvalidArgumentError, UnknownNameError, check_int, suggest
 
 __all__ = ["METRICS", "SUITES", "Budget", "Suite", "TaskSpec", "default_data_dir", "get_suite"]
@@ -112,7 +113,7 @@ class TaskSpec:
             if data_dir is None:
                 raise DataFileNotFoundError(
                     f"Task {self.name!r} reads real data ({', '.join(self.requires)}) but no data folder was given "
-                    "and ../shared/data does not exist. Pass --data-dir DIR."
+                    "and ../shared/data does not exist. Pass --data-dir DIR or set $TEXTGYM_SHARED_DATA."
                 )
             missing = [f for f in self.requires if not (Path(data_dir) / f).is_file()]
             if missing:
@@ -213,15 +214,6 @@ class Suite:
             suite = replace(suite, model=model)
             tags.append(f"model-{Path(model).name}")
         return replace(suite, name="+".join([self.name, *tags])) if tags else suite
-
-
-def default_data_dir() -> Path | None:
-    """``../shared/data`` (from the working directory, then from the repository) when it exists."""
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        candidate = (base / ".." / "shared" / "data").resolve()
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 # PPO from a strong warm start: 1e-4 lowered greedy chrF by ~1 point in 40k tokens, 2e-5 kept it (measured)

@@ -94,7 +94,7 @@ def main() -> None:
                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, eos_token_id=tokenizer.eos_token_id,
                         bos_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id)
     model = PPO(GPT2LMHeadModel(config), envs, seed=0, **preset["ppo"])
-    counters = [FlopCounter(model.policy.lm), FlopCounter(model.reference.lm)]
+    counters = [FlopCounter(m.lm) for m in (model.policy, model.reference) if m is not None]
     model.learn(preset["num_envs"] * preset["max_new_tokens"])  # one warm-up update, untimed
     model.history.clear()
     for counter in counters:

@@ -25,11 +25,12 @@ __all__ = ["main", "run"]
 
 def _programs(count: int, dataset: str = "builtin") -> list[tuple[str, CodeJob]]:
     if dataset == "humaneval":
-        from benchmarks.leaderboard.suites import default_data_dir
+        from benchmarks.data import default_data_dir
 
         data = default_data_dir()
         if data is None:
-            raise SystemExit("--dataset humaneval needs ../shared/data (HumanEval) beside the checkout")
+            raise SystemExit("--dataset humaneval needs the shared data (HumanEval): $TEXTGYM_SHARED_DATA or "
+                             "../shared/data beside the checkout")
         task = make_task("code", dataset="humaneval", data_dir=data / "humaneval")
         out = []
         for example in task.examples("test")[:count]:

@@ -50,7 +50,7 @@ from stable_baselines3 import PPO as SB3PPO
 import textgym  # noqa: F401
 from agents.ppo import PPO
 from agents.sb3_policy import TransformerActorCriticPolicy
-from benchmarks.leaderboard.suites import default_data_dir
+from benchmarks.data import default_data_dir
 from benchmarks.throughput._train_worker import FlopCounter
 from textgym.vector import SB3VecEnv
 
@@ -68,7 +68,7 @@ def measure(num_envs: int = 16, updates: int = 6, device: str = "cpu", model: st
                env_kwargs=ENV_KWARGS)
     ours.learn(num_envs)  # warm-up update, untimed
     ours.history.clear()
-    counters = [FlopCounter(ours.policy.lm), FlopCounter(ours.reference.lm)]
+    counters = [FlopCounter(m.lm) for m in (ours.policy, ours.reference) if m is not None]
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     start, before = time.perf_counter(), ours.num_timesteps

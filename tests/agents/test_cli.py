@@ -35,14 +35,40 @@ def test_evaluate_reports_each_task_its_own_metrics(env_id, metrics):
     assert all(value == pytest.approx(100.0) for value, _ in result["corpus"].values())
 
 
-def test_bad_cli_input():
+def test_bad_cli_input(capsys):
     expected = r"Expected episodes to be an int in 1..500 \(the validation split's size\), got 0"
     with pytest.raises(InvalidArgumentError, match=expected):
         evaluate("TextGen-Translate-v0", "reference", episodes=0)
-    with pytest.raises(InvalidArgumentError, match=r"Expected --env-kwarg KEY=VALUE, got 'difficulty'"):
-        main(["evaluate", "--env-kwarg", "difficulty"])
+    # on the command line a user error is one line and status 2, as textgym-bench does (no traceback)
+    assert main(["evaluate", "--env-kwarg", "difficulty"]) == 2
+    assert capsys.readouterr().err == "textgym: error: Expected --env-kwarg KEY=VALUE, got 'difficulty'.\n"
+    assert main(["show", "--env", "TextGen-Translate-v0", "--env-kwarg", "difficulty=9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("textgym: error: ") and "difficulty" in err and len(err.splitlines()) == 1
     with pytest.raises(SystemExit):
         main(["evaluate", "--agents", "oracle"])
+
+
+@pytest.mark.parametrize("command", ["evaluate", "train", "show"])
+def test_every_option_has_help_and_shows_its_default(command, capsys, monkeypatch):
+    from agents.cli import _parser
+
+    monkeypatch.setenv("COLUMNS", "200")  # argparse wraps at the terminal width
+    sub = next(a for a in _parser()._actions if a.dest == "command").choices[command]
+    for action in sub._actions:
+        assert action.help, f"{command} {action.option_strings} has no help"
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    assert "(default: TextGen-Translate-v0)" in text and "``" not in text and "(default: [])" not in text
+
+
+def test_train_and_evaluate_name_the_env_the_same_way():
+    from agents.cli import _parser
+
+    for command in ("evaluate", "train", "show"):
+        assert _parser().parse_args([command, "--env", "TextGen-Code-v0"]).env == "TextGen-Code-v0"
+        assert _parser().parse_args([command, "--task", "TextGen-Code-v0"]).env == "TextGen-Code-v0"
 
 
 @pytest.mark.slow

@@ -140,6 +140,19 @@ def test_length_cap_terminates_and_is_scored():
     assert 0 < info["score"] < 1 and info["num_tokens"] == 3
 
 
+def test_time_limit_truncation_is_unscored_and_max_new_tokens_is_the_scored_cap():
+    """What the docstring says about ``max_episode_steps``: Gymnasium's TimeLimit truncates outside the env (reward
+    0, empty info: the env never saw the limit); ``max_new_tokens`` is the cap that scores the response."""
+    limited, capped = gym.make(ENV_ID, max_episode_steps=3), gym.make(ENV_ID, max_new_tokens=3)
+    limited.reset(seed=0)
+    capped.reset(seed=0)
+    for action in limited.unwrapped.reference_actions()[:3]:
+        limited_step, capped_step = limited.step(action), capped.step(action)
+    assert limited_step[1:] == (0.0, False, True, {})
+    assert capped_step[2:4] == (True, False) and capped_step[1] == capped_step[4]["score"] > 0
+    assert capped_step[4]["response"] == limited.unwrapped.response()
+
+
 def test_pickle_round_trip(env):
     env.reset(seed=4)
     env.step(10)

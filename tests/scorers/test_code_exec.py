@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.data import SHARED_DATA
 from textgym.error import InvalidArgumentError
 from textgym.scorers.code_exec import (
     UID_BASE,
@@ -377,7 +378,7 @@ class _Canaries:
         return {"canary": self.folder, "port": self.tcp.getsockname()[1], "udp": self.udp.getsockname()[1],
                 "host_pid": os.getpid(), "child_pid": self.child.pid, "nobody_pid": self.nobody.pid,
                 "neighbour_pid": self.neighbour.pid,
-                "project": project, "data": REPO.parent / "shared" / "data", "tmp_secret": self.tmp_secret,
+                "project": project, "data": SHARED_DATA, "tmp_secret": self.tmp_secret,
                 "abstract": self.abstract, "unix_path": self.unix_path}
 
     def reached(self):

@@ -60,7 +60,10 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
 
     ``terminated=True`` when the action is the EOS id or when ``T`` tokens were generated: the length cap
     is part of the task and observable through the mask, so it is a true end and it is scored.
-    ``truncated`` is always False (left to outside ``TimeLimit`` wrappers). At the end ``info`` holds
+    ``truncated`` is always False. ``gym.make(..., max_episode_steps=K)`` wraps the env in Gymnasium's
+    ``TimeLimit``, which the env cannot see: at step ``K`` it sets ``truncated=True`` on a step that pays 0 with
+    an empty ``info``, since the unfinished response was never scored. To cap the response *and* score it, pass
+    ``max_new_tokens=K`` instead (the cap above). At the end ``info`` holds
     ``response``, ``score``, ``metrics`` (every metric of the task, each in [0, 1]; empty with
     ``info_metrics=False``), ``references``, ``example_id``, ``example_index``, ``prompt``, ``num_tokens`` and the
     task's own entries (the code task's ``outcome``): :data:`textgym.envs.episode.FINAL_INFO_KEYS`, the same
