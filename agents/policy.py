@@ -11,12 +11,19 @@ Hugging Face model name or local path, or a model instance. The env must use the
 :class:`VocabMismatchError` names both where the LM head is narrower than ``Discrete(V)``, wider by more than the
 padding checkpoints add (1,024 rows), or the model's end-of-sequence id is not the env's. A slightly wider head is
 cut to ``V`` logits.
+
+``lora=`` wraps the LM in ``peft`` LoRA adapters (only they and the value head train); :meth:`adapters_disabled`
+then gives the base model in the same module, which PPO uses as its KL reference instead of a second copy.
+``dtype=`` sets the LM's weight dtype (``"bfloat16"`` halves its memory); the value head and LoRA weights stay fp32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,15 +31,65 @@ import numpy as np
 import torch
 from torch import nn
 
-from textgym.error import InvalidArgumentError, TextGymError, UnknownNameError, check_int, suggest
+from textgym.error import (
+    InvalidArgumentError,
+    MissingDependencyError,
+    TextGymError,
+    UnknownArgumentError,
+    UnknownNameError,
+    check_int,
+    suggest,
+)
 
-__all__ = ["NAMED_CONFIGS", "PolicyOutput", "TransformerPolicy", "VocabMismatchError", "batch_observation"]
+__all__ = ["DTYPES", "LORA_DEFAULTS", "NAMED_CONFIGS", "PolicyOutput", "TransformerPolicy", "VocabMismatchError",
+           "batch_observation", "lora_config"]
 
 NAMED_CONFIGS: dict[str, dict[str, int]] = {
     "tiny": {"n_layer": 2, "n_head": 2, "n_embd": 64},
     "small": {"n_layer": 4, "n_head": 4, "n_embd": 128},
     "gpt2-small-random": {"n_layer": 12, "n_head": 12, "n_embd": 768},  # GPT-2 small's shape, fresh weights
 }
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# LoRA on every linear layer but the LM head (QLoRA's finding: all layers matter more than the rank), B = 0 at start
+LORA_DEFAULTS: dict[str, Any] = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear",
+                                 "task_type": "CAUSAL_LM"}
+
+
+def lora_config(lora: Any) -> Any:
+    """A ``peft.LoraConfig`` from ``True`` (:data:`LORA_DEFAULTS`), a dict of its fields (over the defaults) or one.
+
+    Raises:
+        MissingDependencyError: peft is not installed.
+        InvalidArgumentError: anything else, or a dict with a field LoraConfig does not have.
+    """
+    try:
+        from peft import LoraConfig
+    except ImportError as exc:
+        raise MissingDependencyError("lora= needs the peft package: pip install peft (or the dev extra)") from exc
+    if isinstance(lora, LoraConfig):
+        return lora
+    if lora is True or isinstance(lora, dict):
+        options = {**LORA_DEFAULTS, **(lora if isinstance(lora, dict) else {})}
+        try:
+            return LoraConfig(**options)
+        except TypeError as exc:
+            raise UnknownArgumentError(f"lora={lora!r}: {exc}. Accepted: the fields of peft.LoraConfig.") from exc
+    raise InvalidArgumentError(
+        f"Expected lora to be None, True, a dict of peft.LoraConfig fields or a LoraConfig, got {lora!r} "
+        f"({type(lora).__name__})."
+    )
+
+
+def check_dtype(dtype: Any) -> torch.dtype | None:
+    """``None`` (the model's own), a name in :data:`DTYPES` or one of those torch dtypes."""
+    if dtype is None or (isinstance(dtype, torch.dtype) and dtype in DTYPES.values()):
+        return dtype
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return DTYPES[dtype]
+    raise InvalidArgumentError(f"Unknown dtype {dtype!r}. Accepted: None (the model's own), "
+                               f"{', '.join(map(repr, DTYPES))}.")
 
 
 class VocabMismatchError(TextGymError, ValueError):
@@ -102,22 +159,60 @@ class TransformerPolicy(nn.Module):
         vocab_size: The env's action count ``V`` (``len(tokenizer)``).
         max_positions: Context length of a named config (at least the env's ``P + T``).
         eos_token_id, pad_token_id, bos_token_id: Special ids for a named config.
+        dtype: Weight dtype of the LM (None: as built or loaded; ``"bfloat16"``, ``"float16"``, ``"float32"``).
+        lora: None (train every weight), True (LoRA with :data:`LORA_DEFAULTS`), a dict of ``peft.LoraConfig``
+            fields, or a ``LoraConfig``: only the adapters and the value head train.
     """
 
     def __init__(self, model: Any, vocab_size: int, max_positions: int = 512, eos_token_id: int | None = None,
-                 pad_token_id: int | None = None, bos_token_id: int | None = None) -> None:
+                 pad_token_id: int | None = None, bos_token_id: int | None = None, dtype: Any = None,
+                 lora: Any = None) -> None:
         super().__init__()
         self.vocab_size = vocab_size = check_int("vocab_size", vocab_size, minimum=2)
+        weight_dtype = check_dtype(dtype)
+        adapters = None if lora is None or lora is False else lora_config(lora)
         lm: Any = self._build(model, vocab_size, max_positions, eos_token_id, pad_token_id, bos_token_id)
-        self.lm = lm
         _check_vocabulary(lm, vocab_size, eos_token_id)
-        self.value_head = nn.Linear(lm.config.hidden_size, 1)
-        # transformers >= 5.2x names the KV cache `cache` (in and out); earlier releases `past_key_values`
-        parameters = inspect.signature(lm.forward).parameters
+        if weight_dtype is not None:
+            lm = lm.to(weight_dtype)
+        base = lm
+        if adapters is not None:
+            from peft import get_peft_model
+
+            with warnings.catch_warnings():  # peft sets fan_in_fan_out itself for GPT-2's Conv1D and says so
+                warnings.filterwarnings("ignore", "fan_in_fan_out is set to False", UserWarning)
+                warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+                lm = get_peft_model(lm, adapters)
+            for parameter in lm.parameters():  # adapters in fp32 whatever the base's dtype
+                if parameter.requires_grad:
+                    parameter.data = parameter.data.float()
+        self.lm, self.has_adapters = lm, adapters is not None
+        self.dtype_name = next((k for k, v in DTYPES.items() if v == weight_dtype), None)
+        self.value_head = nn.Linear(base.config.hidden_size, 1)
+        # transformers >= 5.2x names the KV cache `cache` (in and out); earlier releases `past_key_values`.
+        # A peft wrapper passes keywords through to the base model, whose signature is the one to read.
+        parameters = inspect.signature(base.forward).parameters
         self._cache_name = "cache" if "cache" in parameters else "past_key_values"
         self._keeps_logits = "logits_to_keep" in parameters
         nn.init.zeros_(self.value_head.weight)  # start from V = 0, as TRL's value heads do
         nn.init.zeros_(self.value_head.bias)
+
+    @property
+    def base_model(self) -> Any:
+        """The causal LM under the adapters (the LM itself without LoRA)."""
+        return self.lm.get_base_model() if self.has_adapters else self.lm
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """What an optimizer steps: every weight, or with LoRA the adapters and the value head."""
+        return [parameter for parameter in self.parameters() if parameter.requires_grad]
+
+    @contextlib.contextmanager
+    def adapters_disabled(self) -> Iterator[TransformerPolicy]:
+        """Within the block this policy is the base model (LoRA adapters off): the KL reference, no second copy."""
+        if not self.has_adapters:
+            raise InvalidArgumentError("adapters_disabled() needs a policy built with lora=...; this one has none.")
+        with self.lm.disable_adapter():
+            yield self
 
     @staticmethod
     def _build(model: Any, vocab_size: int, max_positions: int, eos: int | None, pad: int | None,
@@ -161,7 +256,11 @@ class TransformerPolicy(nn.Module):
             index = slice(-keep, None) if isinstance(keep, int) else keep
             hidden = hidden[:, index]
             logits = logits if keeps else logits[:, index]
-        return logits[..., : self.vocab_size], self.value_head(hidden).squeeze(-1), out
+        return logits[..., : self.vocab_size], self._value(hidden), out
+
+    def _value(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The value head (fp32 weights) on hidden states of the LM's dtype (under autocast it casts itself)."""
+        return self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 keep: int | torch.Tensor | None = None) -> PolicyOutput:
@@ -191,4 +290,4 @@ class TransformerPolicy(nn.Module):
         out = self.lm(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=position,
                       output_hidden_states=True, use_cache=True, **{self._cache_name: cache})
         logits = out.logits[:, -1, : self.vocab_size]
-        return PolicyOutput(logits, self.value_head(out.hidden_states[-1][:, -1]).squeeze(-1), out[self._cache_name])
+        return PolicyOutput(logits, self._value(out.hidden_states[-1][:, -1]), out[self._cache_name])

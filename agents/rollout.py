@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -77,11 +78,14 @@ class Rollout:
 
 @torch.no_grad()
 def collect_rollout(policy: TransformerPolicy, envs: TextGenVectorEnv, generator: torch.Generator | None = None,
-                    deterministic: bool = False, options: dict | None = None) -> Rollout:
+                    deterministic: bool = False, options: dict | None = None,
+                    on_step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], bool] | None = None) -> Rollout:
     """Play one episode in every row of ``envs`` (reset here, with ``options``) with ``policy``.
 
     Sampling uses ``generator``; ``deterministic`` takes the argmax. ``options={"example_index": idx}`` replays
-    chosen examples (the env's draw sequence does not advance).
+    chosen examples (the env's draw sequence does not advance). ``on_step(generated, rewards, terminated)``, if
+    given, runs after every env step (``generated``: the rows that took a token in it); False from it ends the
+    rollout there.
     """
     if not isinstance(envs, TextGenVectorEnv) or envs.autoreset_mode != AutoresetMode.DISABLED:
         raise InvalidArgumentError(
@@ -107,6 +111,8 @@ def collect_rollout(policy: TransformerPolicy, envs: TextGenVectorEnv, generator
         logprobs[:, t] = torch.where(alive, log_probs.gather(1, action[:, None])[:, 0], 0.0)
         values[:, t] = torch.where(alive, step.values.float(), 0.0)
         rewards[:, t] = torch.where(alive, reward.to(rewards.dtype), 0.0)
+        if on_step is not None and not on_step(alive, reward, terminated):
+            break
         alive = alive & ~terminated
         if t == T - 1 or not bool(alive.any()):  # one read of a bool per token: rows end at data-dependent steps
             break

@@ -72,7 +72,7 @@ class SFT:
 
     def __init__(self, policy: TransformerPolicy, envs: TextGenVectorEnv, config: SFTConfig | None = None) -> None:
         self.policy, self.envs, self.config = policy, envs, config or SFTConfig()
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=self.config.learning_rate)
+        self.optimizer = torch.optim.Adam(policy.trainable_parameters(), lr=self.config.learning_rate)
         self._autocast_dtype = resolve_precision(self.config.precision, envs.device)
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.num_timesteps = 0
@@ -90,7 +90,7 @@ class SFT:
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
         self.optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(self.policy.trainable_parameters(), self.config.max_grad_norm)
         self.optimizer.step()
         self.num_timesteps += int((labels != -100).sum())
         self.losses.append(float(loss.detach()))

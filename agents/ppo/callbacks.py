@@ -1,4 +1,13 @@
-"""Callbacks in Stable-Baselines3's style: called after every PPO update; returning False stops training."""
+"""Callbacks in Stable-Baselines3's style: called after every PPO update; returning False stops training.
+
+SB3's own callback objects (``CheckpointCallback``, ``EvalCallback``, ``StopTrainingOnMaxEpisodes``, their
+``CallbackList``, any ``stable_baselines3.common.callbacks.BaseCallback``) are accepted too and run on SB3's
+schedule: ``on_training_start``, ``on_rollout_start``, ``on_step`` after every step of the vector env (so their
+``n_calls``, ``save_freq`` and ``eval_freq`` count env steps, one token for every row, and ``num_timesteps``
+counts the tokens generated so far), ``on_rollout_end`` and ``on_training_end``. What they record in
+``model.logger`` joins the update's statistics (``eval/mean_reward`` from ``EvalCallback`` reaches
+``progress.csv`` and TensorBoard).
+"""
 
 from __future__ import annotations
 
@@ -13,11 +22,17 @@ if TYPE_CHECKING:
     from agents.ppo.ppo import PPO
     from textgym.vector.torch_env import TextGenVectorEnv
 
-__all__ = ["BaseCallback", "CallbackList", "CheckpointCallback", "EvalCallback", "as_callback"]
+__all__ = ["BaseCallback", "CallbackList", "CheckpointCallback", "EvalCallback", "SB3Callback", "as_callback"]
 
 
 class BaseCallback:
-    """Override :meth:`on_update`; ``self.model`` is the PPO object, ``self.n_calls`` the updates seen."""
+    """Override :meth:`on_update`; ``self.model`` is the PPO object, ``self.n_calls`` the updates seen.
+
+    The other hooks (``on_training_start`` ... ``on_training_end``) are SB3's schedule; ours need none of them.
+    """
+
+    wants_steps = False
+    """Whether :meth:`on_step` must run after every env step (SB3's callbacks); it costs a host read per step."""
 
     def __init__(self) -> None:
         self.model: PPO | None = None
@@ -26,6 +41,22 @@ class BaseCallback:
     def init(self, model: PPO) -> None:
         """Bind the model (called by ``learn``)."""
         self.model = model
+
+    def on_training_start(self, locals_: dict[str, Any]) -> None:
+        """Once, when ``learn`` starts."""
+
+    def on_rollout_start(self) -> None:
+        """Before each rollout."""
+
+    def on_step(self, locals_: dict[str, Any]) -> bool:
+        """After each env step of a rollout (only when :attr:`wants_steps`); False stops training."""
+        return True
+
+    def on_rollout_end(self) -> None:
+        """After each rollout, before the optimisation."""
+
+    def on_training_end(self) -> None:
+        """Once, when ``learn`` returns."""
 
     def __call__(self, stats: dict[str, float]) -> bool:
         """Count the call and run :meth:`on_update`; True means go on."""
@@ -44,15 +75,81 @@ class CallbackList(BaseCallback):
         super().__init__()
         self.callbacks = list(callbacks)
 
+        self.wants_steps = any(callback.wants_steps for callback in self.callbacks)
+
     def init(self, model: PPO) -> None:
         """Bind every callback."""
         super().init(model)
         for callback in self.callbacks:
             callback.init(model)
 
+    def on_training_start(self, locals_: dict[str, Any]) -> None:
+        """Each callback's."""
+        for callback in self.callbacks:
+            callback.on_training_start(locals_)
+
+    def on_rollout_start(self) -> None:
+        """Each callback's."""
+        for callback in self.callbacks:
+            callback.on_rollout_start()
+
+    def on_step(self, locals_: dict[str, Any]) -> bool:
+        """Each callback's (all run even when one asks to stop)."""
+        return all([callback.on_step(locals_) for callback in self.callbacks if callback.wants_steps])
+
+    def on_rollout_end(self) -> None:
+        """Each callback's."""
+        for callback in self.callbacks:
+            callback.on_rollout_end()
+
+    def on_training_end(self) -> None:
+        """Each callback's."""
+        for callback in self.callbacks:
+            callback.on_training_end()
+
     def on_update(self, stats: dict[str, float]) -> bool:
         """Run all of them (all run even when one asks to stop)."""
         return all([callback(stats) for callback in self.callbacks])
+
+
+class SB3Callback(BaseCallback):
+    """One of Stable-Baselines3's callback objects, run on SB3's schedule (see the module docstring)."""
+
+    wants_steps = True
+
+    def __init__(self, callback: Any) -> None:
+        super().__init__()
+        self.callback = callback
+
+    def init(self, model: PPO) -> None:
+        """SB3's ``init_callback``: it reads ``model.get_env()`` and ``model.logger``."""
+        super().init(model)
+        self.callback.init_callback(model)
+
+    def on_training_start(self, locals_: dict[str, Any]) -> None:
+        """SB3's ``on_training_start(locals, globals)``."""
+        self.callback.on_training_start(locals_, {})
+
+    def on_rollout_start(self) -> None:
+        """SB3's ``on_rollout_start``."""
+        self.callback.on_rollout_start()
+
+    def on_step(self, locals_: dict[str, Any]) -> bool:
+        """SB3's ``update_locals`` then ``on_step``."""
+        self.callback.update_locals(locals_)
+        return bool(self.callback.on_step())
+
+    def on_rollout_end(self) -> None:
+        """SB3's ``on_rollout_end``."""
+        self.callback.on_rollout_end()
+
+    def on_training_end(self) -> None:
+        """SB3's ``on_training_end``."""
+        self.callback.on_training_end()
+
+    def on_update(self, stats: dict[str, float]) -> bool:
+        """Nothing: SB3 callbacks have no per-update hook (their values come through the logger)."""
+        return True
 
 
 class _FunctionCallback(BaseCallback):
@@ -116,15 +213,30 @@ class EvalCallback(BaseCallback):
         return True
 
 
-def as_callback(callback: Any) -> BaseCallback | None:
-    """A callback from None, a BaseCallback, a list of them, or a function of the statistics."""
-    if callback is None or isinstance(callback, BaseCallback):
+def as_callback(callback: Any) -> BaseCallback:
+    """A callback from None (one that does nothing), a BaseCallback, an SB3 callback, a list or a function.
+
+    A function receives the update's statistics; False from it stops training.
+    """
+    if callback is None:
+        return BaseCallback()
+    if isinstance(callback, BaseCallback):
         return callback
+    if _is_sb3_callback(callback):
+        return SB3Callback(callback)
     if isinstance(callback, (list, tuple)):
-        return CallbackList([as_callback(c) for c in callback])  # type: ignore[misc]
+        return CallbackList([as_callback(c) for c in callback])
     if callable(callback):
         return _FunctionCallback(callback)
     raise InvalidArgumentError(
-        f"Expected callback to be a BaseCallback, a list of them or a function, got {callback!r} "
-        f"({type(callback).__name__})."
+        f"Expected callback to be a BaseCallback (ours or stable_baselines3's), a list of them or a function, got "
+        f"{callback!r} ({type(callback).__name__})."
     )
+
+
+def _is_sb3_callback(callback: Any) -> bool:
+    try:
+        from stable_baselines3.common.callbacks import BaseCallback as SB3BaseCallback
+    except ImportError:  # pragma: no cover - SB3 is a dependency
+        return False
+    return isinstance(callback, SB3BaseCallback)

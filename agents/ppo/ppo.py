@@ -35,7 +35,7 @@ import textgym  # noqa: F401 - registers the env ids
 from agents.baselines import GreedyAgent
 from agents.policy import TransformerPolicy, batch_observation
 from agents.ppo.advantages import compute_gae, leave_one_out_baselines, self_critical_advantages
-from agents.ppo.callbacks import as_callback
+from agents.ppo.callbacks import BaseCallback, as_callback
 from agents.ppo.config import REMOVED, PPOConfig
 from agents.ppo.loss import approx_kl, clipped_surrogate_loss, clipped_value_loss, masked_mean
 from agents.precision import autocast, resolve_precision
@@ -67,6 +67,12 @@ class PPO:
             :func:`agents.sft.train_sft` first; the warm-started policy is also PPO's KL reference) or a path
             saved by :meth:`save` (its policy weights).
         sft_config: Settings of the ``"sft"`` warm start.
+        lora: None (train every weight), True or a dict of ``peft.LoraConfig`` fields or a ``LoraConfig``: train
+            LoRA adapters and the value head only. The KL reference is then the same model with its adapters
+            disabled (no second copy; it is the base model, also after an ``"sft"`` warm start, which trains the
+            adapters), and :meth:`save` writes the adapters in peft's format, not the base weights.
+        dtype: Weight dtype of the LM: None (as built or loaded), ``"bfloat16"`` (half the memory; with LoRA the
+            usual choice), ``"float16"``, ``"float32"``. Adapters and the value head stay fp32.
         **hyperparameters: :class:`~agents.ppo.config.PPOConfig` fields (``learning_rate``, ``n_steps``, ...).
     """
 
@@ -74,7 +80,8 @@ class PPO:
                  env_kwargs: dict[str, Any] | None = None, verbose: int = 0,
                  log_path: str | os.PathLike[str] | None = None, tensorboard_log: str | os.PathLike[str] | None = None,
                  init: str | os.PathLike[str] | None = None,
-                 sft_config: SFTConfig | None = None, **hyperparameters: Any) -> None:
+                 sft_config: SFTConfig | None = None, lora: Any = None, dtype: Any = None,
+                 **hyperparameters: Any) -> None:
         known = {f.name for f in fields(PPOConfig)}
         removed = sorted(set(hyperparameters) & set(REMOVED))
         if removed:
@@ -89,12 +96,12 @@ class PPO:
         self.env = self._make_env(env, num_envs, device)
         self.config.check_batch(self.env.num_envs)
         self.device = torch.device(device)
-        self.policy = self._make_policy(policy).to(self.device)
+        self.policy = self._make_policy(policy, lora, dtype).to(self.device)
         self.autocast_dtype = resolve_precision(self.config.precision, self.device)
-        self.sft_losses = self._initialise(init, sft_config)
-        self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate)
         self.kl_coef = self.config.kl_coef
+        self.sft_losses = self._initialise(init, sft_config)
+        self.reference = self._copy_reference()
+        self.optimizer = torch.optim.Adam(self.policy.trainable_parameters(), lr=self.config.learning_rate)
         self.num_timesteps = 0
         self.verbose, self.log_path = verbose, Path(log_path) if log_path else None
         self.generator = torch.Generator(device=self.device)
@@ -107,7 +114,11 @@ class PPO:
         self.history: list[dict[str, float]] = []
         self._csv_columns: list[str] = []
         self._tensorboard = self._make_writer(tensorboard_log)
-        self._logger: Any = None
+        self._captured: dict[str, float] = {}  # what SB3 callbacks dumped to .logger since the last update
+        self._capture: Any = None
+        self._stop_requested = False
+        self._logger: Any = None  # made on first use of .logger (importing SB3's logger takes seconds)
+        self._user_logger = False
         self._greedy: GreedyAgent | None = None
 
     # -- construction ------------------------------------------------------------------------------------
@@ -122,8 +133,11 @@ class PPO:
             )
         return env
 
-    def _make_policy(self, policy: Any) -> TransformerPolicy:
+    def _make_policy(self, policy: Any, lora: Any, dtype: Any) -> TransformerPolicy:
         if isinstance(policy, TransformerPolicy):
+            if lora is not None or dtype is not None:
+                raise InvalidArgumentError("lora= and dtype= build the policy: with a TransformerPolicy instance, pass "
+                                           "them to TransformerPolicy(...) instead.")
             if policy.vocab_size != self.env.vocab_size:
                 raise InvalidArgumentError(
                     f"The policy's action count {policy.vocab_size} differs from the env's Discrete("
@@ -133,7 +147,7 @@ class PPO:
         env = self.env
         return TransformerPolicy(policy, env.vocab_size, max_positions=env.max_prompt_tokens + env.max_new_tokens,
                                  eos_token_id=env.eos_token_id, pad_token_id=env.pad_token_id,
-                                 bos_token_id=env.tokenizer.bos_token_id)
+                                 bos_token_id=env.tokenizer.bos_token_id, dtype=dtype, lora=lora)
 
     @staticmethod
     def _make_writer(folder: Any) -> Any:
@@ -167,8 +181,18 @@ class PPO:
     def warm_start(self, sft_config: SFTConfig | None = None, progress_bar: bool | str = False) -> list[float]:
         """Supervised warm start on the env's references; the result also becomes the KL reference."""
         losses = train_sft(self.policy, self.env, sft_config or SFTConfig(seed=self.config.seed or 0), progress_bar)
-        self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
+        self.reference = self._copy_reference()
         return losses
+
+    def _copy_reference(self) -> TransformerPolicy | None:
+        """A frozen copy of the policy as the KL reference; None where none is needed.
+
+        None with LoRA (the reference is the policy with its adapters disabled) and where no KL is read
+        (``kl_coef`` 0 and no controller): a second copy of the weights costs memory nothing would use.
+        """
+        if self.policy.has_adapters or not self._needs_reference:
+            return None
+        return copy.deepcopy(self.policy).eval().requires_grad_(False)
 
     # -- training ----------------------------------------------------------------------------------------
 
@@ -181,22 +205,28 @@ class PPO:
         """
         check_int("total_timesteps", total_timesteps)
         hook = as_callback(callback)
-        if hook is not None:
-            hook.init(self)
+        hook.init(self)
         if reset_num_timesteps:
             self.num_timesteps = 0
         if not self._env_seeded:
             self.env.reset(seed=self.config.seed)
             self._env_seeded = True
         target = self.num_timesteps + total_timesteps if not reset_num_timesteps else total_timesteps
+        hook.on_training_start({"total_timesteps": total_timesteps, "callback": callback})
         while self.num_timesteps < target:
-            stats = self._update()
-            keep_going = hook(stats) if hook is not None else True  # callbacks may add eval/... entries
+            stats = self._update(hook)
+            if stats is None:  # an SB3 callback's on_step stopped training inside the rollout (SB3: no train step)
+                break
+            keep_going = hook(stats)  # callbacks may add eval/... entries
+            for key, value in self._captured.items():  # what SB3 callbacks recorded in model.logger
+                stats.setdefault(key, value)
+            self._captured.clear()
             self.history.append(stats)
-            if self._logger is not None:  # an SB3 logger (stable_baselines3.common.logger.configure)
+            if self._user_logger:  # an SB3 logger (stable_baselines3.common.logger.configure)
                 for key, value in stats.items():
                     self._logger.record(key, value)
                 self._logger.dump(step=self.num_timesteps)
+                self._captured.clear()  # our own dump came back through the capture: not news for the next update
             if self.verbose and len(self.history) % log_interval == 0:
                 print(" | ".join(f"{k} {v:.4g}" for k, v in stats.items()))
             self._write_csv(stats)
@@ -206,18 +236,19 @@ class PPO:
                 self._tensorboard.flush()
             if not keep_going:
                 break
+        hook.on_training_end()
         return self
 
-    def _update(self) -> dict[str, float]:
-        """One rollout and its optimisation; returns the logged statistics."""
+    def _update(self, hook: BaseCallback | None = None) -> dict[str, float] | None:
+        """One rollout and its optimisation; returns the logged statistics (None: a step callback stopped it)."""
         cfg, start = self.config, time.perf_counter()
         # 1. rollouts: n_steps batches of episodes, sampled on the device
-        self.policy.eval()  # for the whole update: see step 5
-        with autocast(self.device, self.autocast_dtype):
-            rollout, baselines = self._collect()
+        collected = self._rollout(hook if hook is not None else BaseCallback())
+        if collected is None:
+            return None
+        rollout, baselines = collected
         rollout_done = time.perf_counter()
         mask = rollout.mask.float()
-        self.num_timesteps += int(mask.sum())
         # 2. re-scoring, one teacher-forced forward per minibatch of the first epoch: the old policy's log-probs and
         # values (the same forward as training's, so the first minibatch's ratio is exactly 1) and, when a KL is
         # read, the reference's
@@ -275,7 +306,7 @@ class PPO:
                     break
                 self.optimizer.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(self.policy.trainable_parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
                 for key, value in (("policy_gradient_loss", policy_loss), ("clip_fraction", clip_fraction)):
                     losses[key].append(float(value.detach()))
@@ -286,6 +317,16 @@ class PPO:
         if cfg.kl_target is not None:
             error = float(np.clip(mean_kl / cfg.kl_target - 1, -0.2, 0.2))
             self.kl_coef *= 1 + error * len(mask) / cfg.kl_horizon
+        times = (start, rollout_done, rescore_done)
+        return self._statistics(rollout, baselines, kl, mean_kl, times, losses, train_values, old_entropy, old_values,
+                                returns)
+
+    def _statistics(self, rollout: Rollout, baselines: list[torch.Tensor], kl: torch.Tensor | None, mean_kl: float,
+                    times: tuple[float, float, float], losses: dict[str, list[float]], train_values: bool,
+                    old_entropy: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
+        """The logged statistics of an update (ours and SB3's tag names)."""
+        cfg, mask = self.config, rollout.mask.float()
+        start, rollout_done, rescore_done = times
         stats = {"time/total_timesteps": float(self.num_timesteps),
                  "rollout/ep_rew_mean": float(rollout.returns.mean()),
                  "rollout/ep_len_mean": float(rollout.lengths.float().mean()),
@@ -314,21 +355,52 @@ class PPO:
             tags["train/explained_variance"] = _explained_variance(values, returns, mask)
         return tags
 
-    def _collect(self) -> tuple[Rollout, list[torch.Tensor]]:
+    def _rollout(self, hook: BaseCallback) -> tuple[Rollout, list[torch.Tensor]] | None:
+        """Step 1 of an update, between the callbacks' rollout hooks; None where a step callback stopped it."""
+        self.policy.eval()  # for the whole update: see step 5 of _update
+        hook.on_rollout_start()
+        with autocast(self.device, self.autocast_dtype):
+            rollout, baselines = self._collect(self._step_hook(hook))
+        if self._stop_requested:
+            return None
+        hook.on_rollout_end()
+        if not hook.wants_steps:  # else counted step by step, for the callbacks
+            self.num_timesteps += int(rollout.mask.sum())
+        return rollout, baselines
+
+    def _step_hook(self, hook: BaseCallback) -> Any:
+        """The per-step function of a rollout for callbacks that want steps (SB3's): counts tokens, calls them."""
+        self._stop_requested = False
+        if not hook.wants_steps:
+            return None
+
+        def on_step(generated: torch.Tensor, rewards: torch.Tensor, terminated: torch.Tensor) -> bool:
+            self.num_timesteps += int(generated.sum())
+            dones = (terminated & generated).cpu().numpy()
+            keep_going = hook.on_step({"rewards": rewards.cpu().numpy(), "dones": dones,
+                                       "infos": [{} for _ in range(len(dones))], "self": self})
+            self._stop_requested = not keep_going
+            return keep_going
+
+        return on_step
+
+    def _collect(self, on_step: Any = None) -> tuple[Rollout, list[torch.Tensor]]:
         """``n_steps`` batches of episodes, and the per-episode baselines of ``"greedy"`` and ``"group"``."""
         cfg = self.config
         batches, baselines = [], []
         for _ in range(cfg.n_steps):
+            if self._stop_requested:
+                break
             if cfg.baseline == "group":  # every drawn example group_size times; baseline: the others' mean
                 N, k = self.env.num_envs, cfg.group_size
                 drawn = torch.randint(0, len(self.env.examples), (N // k,), generator=self.generator,
                                       device=self.generator.device)
                 batch = collect_rollout(self.policy, self.env, self.generator,
-                                        options={"example_index": drawn.repeat_interleave(k).cpu()})
+                                        options={"example_index": drawn.repeat_interleave(k).cpu()}, on_step=on_step)
                 baselines.append(leave_one_out_baselines(batch.returns, k))
                 batches.append(batch)
                 continue
-            batches.append(collect_rollout(self.policy, self.env, self.generator))
+            batches.append(collect_rollout(self.policy, self.env, self.generator, on_step=on_step))
             if cfg.baseline == "greedy":  # the same examples, decoded greedily: the self-critical baseline
                 replay = {"example_index": self.env.example_index.clone()}
                 baselines.append(collect_rollout(self.policy, self.env, deterministic=True, options=replay).returns)
@@ -358,8 +430,16 @@ class PPO:
                 if entropy is not None:  # "logged" always computes it
                     old_entropy[rows] = entropy
                 if ref_logprobs is not None:
-                    ref_logprobs[rows] = sequence_logprobs(self.reference, rollout, rows)[0]
+                    ref_logprobs[rows] = self._reference_logprobs(rollout, rows)
         return old_logprobs, old_values, ref_logprobs, old_entropy
+
+    def _reference_logprobs(self, rollout: Rollout, rows: torch.Tensor) -> torch.Tensor:
+        """The KL reference's log-probs: the frozen copy, or with LoRA the same model with its adapters off."""
+        if self.reference is not None:
+            return sequence_logprobs(self.reference, rollout, rows)[0]
+        with self.policy.adapters_disabled():
+            return sequence_logprobs(self.policy, rollout, rows)[0]
+
 
     def _minibatches(self, size: int) -> list[torch.Tensor]:
         """A fresh random order of the rollout's episodes, cut into minibatches (one draw per epoch)."""
@@ -389,20 +469,38 @@ class PPO:
         """The vector env PPO trains on (SB3's ``get_env``)."""
         return self.env
 
+    def get_vec_normalize_env(self) -> None:
+        """SB3's accessor (its ``EvalCallback`` asks): there is no ``VecNormalize`` here."""
+        return None
+
     @property
     def logger(self) -> Any:
-        """The SB3 logger set with :meth:`set_logger` (None: the CSV, TensorBoard and verbose output only)."""
+        """An SB3 ``Logger``: the one set with :meth:`set_logger`, else one that only feeds the update statistics.
+
+        What SB3 callbacks record in it joins the statistics of the update (``progress.csv``, TensorBoard, history).
+        """
+        if self._logger is None:
+            self.set_logger(None)
         return self._logger
 
     def set_logger(self, logger: Any) -> None:
         """Record every update's statistics to an SB3 ``Logger`` too (``stable_baselines3.common.logger.configure``).
 
-        None removes it.
+        None goes back to the default (statistics, CSV, TensorBoard and verbose output only).
         """
+        from stable_baselines3.common.logger import Logger
+
+        if self._capture is None:
+            self._capture = _capture_writer(self._captured)
+        if logger is None:
+            self._logger, self._user_logger = Logger(folder=None, output_formats=[self._capture]), False
+            return
         methods = (getattr(logger, "record", None), getattr(logger, "dump", None))
-        if logger is not None and not all(callable(m) for m in methods):
+        if not all(callable(m) for m in methods) or not isinstance(getattr(logger, "output_formats", None), list):
             raise InvalidArgumentError(f"Expected an SB3 Logger (with record() and dump()), got {logger!r}.")
-        self._logger = logger
+        if self._capture not in logger.output_formats:
+            logger.output_formats.append(self._capture)
+        self._logger, self._user_logger = logger, True
 
     # -- acting, saving ----------------------------------------------------------------------------------
 
@@ -422,18 +520,37 @@ class PPO:
         return (out[0] if single else out), None
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``config.json``, the policy and reference weights (safetensors) and the optimizer state."""
-        from safetensors.torch import save_model
+        """Write ``config.json``, the trained weights (safetensors) and the optimizer state.
+
+        Without LoRA: ``policy.safetensors`` (and ``reference.safetensors`` where a KL reference is kept). With LoRA
+        on a model loaded from a name or folder: only what trained, the adapters in peft's format (``adapter/``,
+        loadable by ``peft.PeftModel.from_pretrained`` too) and ``value_head.safetensors``; the base is re-loaded
+        from where it came from and checked against a fingerprint of its embeddings. With LoRA on a model with no
+        such source (a named config): the whole policy, since its base weights exist nowhere else.
+        """
+        from safetensors.torch import save_file, save_model
 
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
+        policy, source = self.policy, self._base_source()
         meta = {"config": asdict(self.config), "env_id": self.env_id, "env_kwargs": self.env_kwargs,
                 "num_envs": self.env.num_envs, "num_timesteps": self.num_timesteps, "kl_coef": self.kl_coef,
-                "lm_config": self.policy.lm.config.to_dict()}
+                "lm_config": policy.base_model.config.to_dict(), "dtype": policy.dtype_name,
+                "lora": policy.has_adapters, "base_model": source,
+                "base_fingerprint": _fingerprint(policy.base_model) if source else None}
         (folder / "config.json").write_text(json.dumps(meta, indent=2, default=str))
-        # save_model handles the LM's tied input/output embeddings (shared tensors)
-        save_model(self.policy, str(folder / "policy.safetensors"))
-        save_model(self.reference, str(folder / "reference.safetensors"))
+        if policy.has_adapters:
+            if source:  # peft's adapter folder (config + weights), and the value head
+                policy.lm.save_pretrained(str(folder / "adapter"))
+                save_file({k: v.contiguous() for k, v in policy.value_head.state_dict().items()},
+                          str(folder / "value_head.safetensors"))
+            else:
+                policy.lm.peft_config["default"].save_pretrained(str(folder / "adapter"))
+        if not (policy.has_adapters and source):
+            # save_model handles the LM's tied input/output embeddings (shared tensors)
+            save_model(policy, str(folder / "policy.safetensors"))
+        if self.reference is not None:
+            save_model(self.reference, str(folder / "reference.safetensors"))
         # with the env's per-row seeds and episode counters, a resumed run draws the examples an uninterrupted
         # one would have drawn
         torch.save({"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
@@ -441,23 +558,44 @@ class PPO:
                     "env_seeds": self.env.seeds.cpu(), "env_counters": self.env.counters.cpu(),
                     "env_seeded": self._env_seeded}, folder / "optimizer.pt")
 
+    def _base_source(self) -> str | None:
+        """Where the base LM can be re-loaded from (a name or folder), with LoRA only; None otherwise."""
+        if not self.policy.has_adapters:
+            return None
+        return str(self.policy.base_model.config._name_or_path or "") or None
+
     @classmethod
     def load(cls, path: str | os.PathLike[str], env: Any = None, device: str = "cpu") -> PPO:
         """Rebuild a saved model (on ``env``, or on the env it was trained on when that was an id)."""
-        from safetensors.torch import load_model
+        from safetensors.torch import load_file, load_model
         from transformers import AutoConfig, AutoModelForCausalLM
 
         folder = Path(path)
         if not (folder / "config.json").is_file():
             raise InvalidArgumentError(f"No saved PPO model in {str(folder)!r} (config.json is missing).")
         meta = json.loads((folder / "config.json").read_text())
-        lm_config = dict(meta["lm_config"])  # any architecture: its model_type picks the class
-        lm = AutoModelForCausalLM.from_config(AutoConfig.for_model(lm_config.pop("model_type"), **lm_config))
+        lora = _saved_lora(folder) if meta.get("lora") else None
+        if meta.get("base_model"):  # LoRA on a named model: the base comes from there, the adapters from here
+            lm: Any = meta["base_model"]
+        else:
+            lm_config = dict(meta["lm_config"])  # any architecture: its model_type picks the class
+            lm = AutoModelForCausalLM.from_config(AutoConfig.for_model(lm_config.pop("model_type"), **lm_config))
         env = env if env is not None else meta["env_id"]
-        model = cls(lm, env, num_envs=meta["num_envs"], device=device, env_kwargs=meta["env_kwargs"],
-                    **meta["config"])  # init=None: the weights come from the files below
-        load_model(model.policy, str(folder / "policy.safetensors"))
-        load_model(model.reference, str(folder / "reference.safetensors"))
+        model = cls(lm, env, num_envs=meta["num_envs"], device=device, env_kwargs=meta["env_kwargs"], lora=lora,
+                    dtype=meta.get("dtype"), **meta["config"])  # init=None: the weights come from the files below
+        if meta.get("base_model"):
+            from peft import set_peft_model_state_dict
+
+            if _fingerprint(model.policy.base_model) != meta["base_fingerprint"]:
+                raise InvalidArgumentError(
+                    f"The base model {meta['base_model']!r} is not the one the adapters in {str(folder)!r} were "
+                    "trained on (its embeddings differ). Restore that model there, or pass the same weights.")
+            set_peft_model_state_dict(model.policy.lm, load_file(str(folder / "adapter" / "adapter_model.safetensors")))
+            model.policy.value_head.load_state_dict(load_file(str(folder / "value_head.safetensors")))
+        else:
+            load_model(model.policy, str(folder / "policy.safetensors"))
+        if model.reference is not None:
+            load_model(model.reference, str(folder / "reference.safetensors"))
         state = torch.load(folder / "optimizer.pt", weights_only=True)
         model.optimizer.load_state_dict(state["optimizer"])
         model.generator.set_state(state["generator"])
@@ -469,6 +607,42 @@ class PPO:
             model._env_seeded = True
         model.num_timesteps, model.kl_coef = meta["num_timesteps"], meta["kl_coef"]
         return model
+
+
+def _saved_lora(folder: Path) -> Any:
+    """The LoraConfig saved in ``folder/adapter`` (peft writes it for inference: it trains again here)."""
+    from peft import LoraConfig
+
+    config = LoraConfig.from_pretrained(str(folder / "adapter"))
+    config.inference_mode = False
+    return config
+
+
+def _fingerprint(lm: Any) -> str:
+    """A SHA-256 of the LM's input embeddings: tells a re-loaded base from another model of the same shape."""
+    import hashlib
+
+    weight = lm.get_input_embeddings().weight.detach()
+    return hashlib.sha256(weight.float().cpu().numpy().tobytes()).hexdigest()
+
+
+def _capture_writer(store: dict[str, float]) -> Any:
+    """An SB3 ``KVWriter`` that copies the numbers dumped to a logger into ``store`` (for the update's statistics).
+
+    Made here, not at import: importing SB3's logger takes seconds, and only a run that uses one pays for it.
+    """
+    from stable_baselines3.common.logger import KVWriter
+
+    class Capture(KVWriter):
+        def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
+            for key, value in key_values.items():
+                if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+                    store[key] = float(value)
+
+        def close(self) -> None:
+            pass
+
+    return Capture()
 
 
 def _explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
