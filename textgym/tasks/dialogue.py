@@ -40,8 +40,10 @@ class DialogueTask(Task):
 
     ## Arguments
 
-    - ``dataset``: ``"builtin"``, ``"chitchat"`` (``data_dir`` or the ``chitchat-dataset`` wheel), or a path
-      to a ``.jsonl``/``.jsonl.gz`` of turns or to the original Chit-Chat ``.json``.
+    - ``dataset``: ``"builtin"``, ``"chitchat"`` (``data_dir`` or the ``chitchat-dataset`` wheel), a path
+      to a ``.jsonl``/``.jsonl.gz`` of turns or to the original Chit-Chat ``.json``, or ``"hf:NAME"`` for
+      ``datasets.load_dataset(NAME, dataset_config, **dataset_kwargs)`` with a ``messages``, ``turns`` or
+      ``dialog`` column (:func:`textgym.tasks.loaders.load_hf_dialogues`; hash-split by dialogue, as files are).
     - ``context_turns``: how many previous turns the prompt shows (default: all for the built-in corpus,
       whose early turns decide the reply; 6 for real data).
     - ``difficulty``: 1..3 (built-in corpus).
@@ -66,7 +68,10 @@ class DialogueTask(Task):
         semantic_model: str | None = None,
         seed: int = 0,
         num_examples: Mapping[str, int] | None = None,
+        dataset_config: str | None = None,
+        dataset_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
+        loaders.check_hf_options(dataset, dataset_config, dataset_kwargs)
         if context_turns is not None:
             check_int("context_turns", context_turns, minimum=1)
         check_int("seed", seed, minimum=0)
@@ -85,7 +90,9 @@ class DialogueTask(Task):
         self._dialogues: list[loaders.Dialogue] = []
         self._data: dict[str, list[Example]] | None = None
         if not builtin:
-            self._dialogues = self._load(dataset, data_dir)
+            self._dialogues = (loaders.load_hf_dialogues(dataset[3:], dataset_config, **dict(dataset_kwargs or {}))
+                               if isinstance(dataset, str) and dataset.startswith("hf:") else
+                               self._load(dataset, data_dir))
             self._data = self._examples_from(self._dialogues)
 
     # -- data --------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from textgym.error import (
     DataFileError,
     DataFileNotFoundError,
     DatasetUnavailableError,
+    InvalidArgumentError,
     MissingDependencyError,
     UnknownDatasetError,
     suggest,
@@ -27,9 +28,13 @@ __all__ = [
     "CodeRecord",
     "Dialogue",
     "Pair",
+    "check_hf_options",
     "load_chitchat",
     "load_chitchat_json",
     "load_dialogues_jsonl",
+    "load_hf_code",
+    "load_hf_dialogues",
+    "load_hf_rows",
     "load_hf_translation",
     "load_humaneval",
     "load_jsonl_pairs",
@@ -212,13 +217,27 @@ def split_pairs(pairs: Sequence[Pair]) -> dict[str, list[Pair]]:
     return out
 
 
-def load_hf_translation(name: str, config: str | None, source_lang: str, target_lang: str,
-                        **load_kwargs: Any) -> dict[str, list[Pair]]:
-    """Pairs from ``datasets.load_dataset(name, config, **load_kwargs)``.
+def check_hf_options(dataset: Any, dataset_config: Any, dataset_kwargs: Any) -> None:
+    """``dataset_config``/``dataset_kwargs`` belong to ``hf:`` datasets only, and the kwargs are a mapping."""
+    if dataset_kwargs is not None and not isinstance(dataset_kwargs, Mapping):
+        raise InvalidArgumentError(
+            f"Expected dataset_kwargs to be a dict of datasets.load_dataset keywords, got {dataset_kwargs!r} "
+            f"({type(dataset_kwargs).__name__})."
+        )
+    hf = isinstance(dataset, str) and dataset.startswith("hf:")
+    if not hf and (dataset_config is not None or dataset_kwargs):
+        raise InvalidArgumentError(
+            f"dataset_config and dataset_kwargs are for dataset='hf:NAME' (datasets.load_dataset), not for "
+            f"dataset={dataset!r}."
+        )
 
-    Rows need a ``translation`` column (``{"en": ..., "de": ...}``, as WMT datasets have) or one column per
-    language, or ``source``/``target`` columns. A dataset with only a train split is hash-split 90/5/5 by
-    source, as single files are.
+
+def load_hf_rows(name: str, config: str | None = None, **load_kwargs: Any) -> dict[str, list[Any]]:
+    """Rows of ``datasets.load_dataset(name, config, **load_kwargs)`` by our split names (valid/dev: validation).
+
+    The one place the three tasks' ``hf:`` datasets are read; splits other than train/validation/test are left out.
+    Offline, ``name`` is a local path, a dataset in the cache, or a builder with local files
+    (``hf:json`` with ``dataset_kwargs={"data_files": ...}``).
     """
     try:
         import datasets
@@ -234,18 +253,101 @@ def load_hf_translation(name: str, config: str | None, source_lang: str, target_
             "Offline, a dataset loads only if it is already in the local cache (HF_DATASETS_OFFLINE=1) "
             "or given as a local path."
         ) from exc
-    out: dict[str, list[Pair]] = {}
+    out: dict[str, list[Any]] = {}
     for split, rows in loaded.items():
         ours = {"valid": "validation", "dev": "validation"}.get(split, split)
         if ours in SPLITS:
-            out[ours] = [p for row in rows if (p := _jsonl_pair(row, source_lang, target_lang)) is not None]
+            out[ours] = list(rows)
+    return out
+
+
+def load_hf_translation(name: str, config: str | None, source_lang: str, target_lang: str,
+                        **load_kwargs: Any) -> dict[str, list[Pair]]:
+    """Pairs from ``datasets.load_dataset(name, config, **load_kwargs)``.
+
+    Rows need a ``translation`` column (``{"en": ..., "de": ...}``, as WMT datasets have) or one column per
+    language, or ``source``/``target`` columns. A dataset with only a train split is hash-split 90/5/5 by
+    source, as single files are.
+    """
+    rows = load_hf_rows(name, config, **load_kwargs)
+    out = {split: [p for row in split_rows if (p := _jsonl_pair(row, source_lang, target_lang)) is not None]
+           for split, split_rows in rows.items()}
     if not any(out.values()):
         raise DataFileError(
             f"Hugging Face dataset {name!r} has no rows with a 'translation' column or {source_lang!r} and "
-            f"{target_lang!r} columns in its splits {sorted(loaded)}."
+            f"{target_lang!r} columns in its splits {sorted(rows)}."
         )
     if set(out) == {"train"}:  # one split only: hash-split it 90/5/5, as a single file is
         return split_pairs(out["train"])
+    return out
+
+
+def load_hf_dialogues(name: str, config: str | None = None, **load_kwargs: Any) -> list[Dialogue]:
+    """Dialogues from a Hugging Face dataset, every split pooled (the task hash-splits by dialogue, as for files).
+
+    A row is one dialogue: ``messages`` (``[{"role", "content"}]``, the chat format TRL and chat templates use),
+    ``turns`` (``[{"speaker", "text"}]``, our JSONL's) or ``dialog``/``dialogue`` (a list of strings, speakers
+    alternating A, B as in DailyDialog). Its ``id`` column, if any, names it.
+    """
+    dialogues: list[Dialogue] = []
+    for split, rows in load_hf_rows(name, config, **load_kwargs).items():
+        for number, row in enumerate(rows):
+            turns = _hf_turns(row)
+            if turns is None:
+                raise DataFileError(
+                    f"Hugging Face dataset {name!r} {split} row {number}: expected a 'messages' column "
+                    f"([{{'role', 'content'}}]), 'turns' ([{{'speaker', 'text'}}]) or 'dialog' (a list of strings); "
+                    f"got columns {sorted(row) if isinstance(row, dict) else type(row).__name__}."
+                )
+            if len(turns) >= 2:
+                dialogues.append((str(row.get("id", f"{split}-{number}")), turns))
+    return dialogues
+
+
+def _hf_turns(row: Any) -> tuple[tuple[str, str], ...] | None:
+    if not isinstance(row, dict):
+        return None
+    order: dict[Any, str] = {}
+    if isinstance(row.get("messages"), list):
+        return tuple((str(m["role"]), str(m["content"])) for m in row["messages"] if isinstance(m, dict))
+    if isinstance(row.get("turns"), list):
+        return tuple((_speaker(t.get("speaker", i % 2), order), str(t["text"])) for i, t in enumerate(row["turns"]))
+    for key in ("dialog", "dialogue"):
+        if isinstance(row.get(key), list):
+            return tuple(("AB"[i % 2], str(text).strip()) for i, text in enumerate(row[key]))
+    return None
+
+
+def load_hf_code(name: str, config: str | None = None, **load_kwargs: Any) -> dict[str, list[CodeRecord]]:
+    """Code problems from a Hugging Face dataset, in its own splits, as HumanEval or MBPP records.
+
+    HumanEval's columns (``task_id``, ``prompt``, ``entry_point``, ``canonical_solution``, ``test``:
+    ``openai_humaneval``) give ``{"kind": "humaneval", ...}``; MBPP's (``task_id``, ``text`` or ``prompt``,
+    ``code``, ``test_list``, ``test_setup_code`` or ``test_imports``: ``mbpp`` and its ``sanitized`` config) give
+    ``{"kind": "mbpp", ...}`` normalised as :func:`load_mbpp`'s.
+    """
+    out: dict[str, list[CodeRecord]] = {}
+    for split, rows in load_hf_rows(name, config, **load_kwargs).items():
+        records = []
+        for number, row in enumerate(rows):
+            keys = set(row) if isinstance(row, dict) else set()
+            if {"prompt", "entry_point", "canonical_solution", "test"} <= keys:
+                records.append({**row, "kind": "humaneval", "task_id": str(row.get("task_id", f"{split}/{number}"))})
+            elif {"code", "test_list"} <= keys and keys & {"text", "prompt"}:
+                setup = row.get("test_setup_code") or "\n".join(row.get("test_imports") or [])
+                records.append({"kind": "mbpp", "task_id": row.get("task_id", f"{split}/{number}"),
+                                "text": row.get("text") or row["prompt"], "code": row["code"], "setup": setup,
+                                "tests": list(row["test_list"]), "challenge_tests": list(row.get("challenge_test_list")
+                                                                                         or [])})
+            else:
+                raise DataFileError(
+                    f"Hugging Face dataset {name!r} {split} row {number}: expected HumanEval's columns (prompt, "
+                    f"entry_point, canonical_solution, test) or MBPP's (text or prompt, code, test_list); got "
+                    f"{sorted(keys)}."
+                )
+        out[split] = records
+    if not any(out.values()):
+        raise DataFileError(f"Hugging Face dataset {name!r} has no train, validation or test rows.")
     return out
 
 

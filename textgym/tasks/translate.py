@@ -94,6 +94,7 @@ class TranslateTask(Task):
         self.prompt_template = (
             f"Translate {LANGUAGE_NAMES[source_lang]} to {LANGUAGE_NAMES[target_lang]}:\n{{source}}\n"
         )
+        loaders.check_hf_options(dataset, dataset_config, dataset_kwargs)
         if not builtin:
             self._data = self._load(dataset, data_dir, dataset_config, dict(dataset_kwargs or {}))
 
