@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import textgym
+from tests.data import shared_data
 from textgym.envs.text_gen_env import TextGenEnv
 from textgym.error import TextGymError
 
@@ -88,4 +89,21 @@ def test_torchrl_gym_env_rollout():
     rollout = env.rollout(6)
     assert rollout["next", "done"].any()  # a 4-token cap ends the episode within 6 steps
     assert rollout["next", "input_ids"].shape[-1] == rollout["input_ids"].shape[-1]
+    env.close()
+
+
+def test_torchrl_gym_wrapper_on_the_vector_env():
+    """TorchRL's GymWrapper over the torch vector env, episodes ending at different steps, six rollouts. Its info
+    reader needs the same info keys at reset and at every step (a step without env_id raised KeyError 'env_id')."""
+    torchrl_envs = pytest.importorskip("torchrl.envs")
+    kwargs = {"dataset": "multi30k", "data_dir": shared_data("multi30k"), "max_new_tokens": 8}
+    venv = gym.make_vec("TextGen-Translate-v0", num_envs=4, **kwargs)
+    env = torchrl_envs.GymWrapper(venv)
+    env.set_seed(0)
+    for _ in range(6):
+        rollout = env.rollout(20, break_when_any_done=False)
+        assert rollout.batch_size == (4, 20)
+        done, reward = rollout["next", "done"][..., 0], rollout["next", "reward"][..., 0]
+        assert (done.sum(1) >= 2).all()  # every row ends at the latest after 8 steps, and is reset (SAME_STEP)
+        assert (reward[~done] == 0).all() and ((reward[done] >= 0) & (reward[done] <= 1)).all()  # sparse, in [0, 1]
     env.close()

@@ -101,7 +101,8 @@ class TextGenVectorEnv(VectorEnv):
     throughput path does not want) fills ``metrics``. With ``reward="token_bleu"`` and ``info_metrics=False``
     nothing is decoded, so the text entries are absent and a step never leaves the device.
     ``max_episode_steps`` (injected by ``gym.make_vec``) is accepted and ignored: the length cap is
-    ``max_new_tokens``.
+    ``max_new_tokens``. ``infos["env_id"]`` (the row numbers) is in every ``reset`` and ``step`` info, so the keys
+    never change between calls (TorchRL's ``GymWrapper`` builds its info specs from the first call).
 
     ## Version History
 
@@ -251,6 +252,7 @@ class TextGenVectorEnv(VectorEnv):
         else:
             self.finished |= ended
         obs = self._obs()
+        infos["env_id"] = self.env_id  # as at reset: the same info keys on every call (TorchRL's reader needs that)
         return obs, rewards.to(torch.float32, copy=False), terminated, truncated, infos
 
     def _step_host(self, tokens: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor,
@@ -291,6 +293,7 @@ class TextGenVectorEnv(VectorEnv):
                                   "example_index": torch.from_numpy(example_index)}, texts)
         infos = {"final_info": final, "_final_info": done, "final_obs": final_obs, "_final_obs": done}
         infos = infos if len(rows) else {}
+        infos["env_id"] = self.env_id  # as at reset: the same info keys on every call (TorchRL's reader needs that)
         return self._obs(), torch.from_numpy(rewards), done.clone(), torch.zeros_like(done), infos
 
     def _finished_scores(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, Any] | None]:
