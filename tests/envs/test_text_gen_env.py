@@ -307,3 +307,46 @@ def test_bad_prompt_formats():
         TextGenEnv(prompt_format="chat")  # the default BPE tokenizer has none
     with pytest.raises(InvalidArgumentError, match=r"system_prompt='x' needs prompt_format='chat'"):
         TextGenEnv(system_prompt="x")
+
+
+def test_stop_token_ids_end_episodes_like_eos_in_both_envs():
+    """An instruct model's end of turn (here the tokenizer's <unk>, a special token) ends the episode as EOS does:
+    the response stops there (the token is dropped by decoding), is scored, and the vector env agrees."""
+    plain = gym.make(ENV_ID).unwrapped
+    unk = plain.tokenizer.unk_token_id
+    env = gym.make(ENV_ID, stop_token_ids=[unk]).unwrapped
+    assert env.episode.stop_token_ids == (env.eos_token_id, unk) and env.action_masks()[unk]
+    assert not plain.action_masks()[unk]  # a special token is masked unless it ends the episode
+    for e in (env, plain):
+        e.reset(seed=0, options={"example_index": 3})
+    ref = env.reference_actions()[:-1]  # the reference without EOS, then <unk> as the end of the turn
+    for token in ref:
+        assert not env.step(token)[2]
+    _, reward, terminated, _, info = env.step(unk)
+    for token in env.reference_actions():
+        _, plain_reward, _, _, plain_info = plain.step(token)
+    assert terminated and info["response"] == plain_info["response"] and reward == plain_reward == 1.0
+    vector = gym.make_vec(ENV_ID, num_envs=2, stop_token_ids=[unk], reward="token_bleu", info_metrics=True)
+    vector.reset(seed=0, options={"example_index": np.array([3, 3])})
+    for token in ref:
+        assert not vector.step(np.array([token, token]))[2].any()
+    _, rewards, ended, _, infos = vector.step(np.array([unk, env.eos_token_id]))
+    assert ended.all() and rewards.tolist() == [1.0, 1.0]  # token BLEU leaves the stop id out, as it does EOS
+    assert list(infos["final_info"]["response"]) == [info["response"]] * 2
+
+
+def test_chat_stop_ids_come_from_the_models_generation_config(tmp_path):
+    import json
+
+    tokenizer = gym.make(ENV_ID).unwrapped.tokenizer
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(tmp_path)
+    eos, unk = tokenizer.eos_token_id, tokenizer.unk_token_id
+    (tmp_path / "generation_config.json").write_text(json.dumps({"eos_token_id": [eos, unk]}))
+    chat = gym.make(ENV_ID, tokenizer=str(tmp_path), prompt_format="chat").unwrapped
+    assert chat.episode.stop_token_ids == (eos, unk)
+    assert gym.make(ENV_ID, tokenizer=str(tmp_path)).unwrapped.episode.stop_token_ids == (eos,)  # plain: EOS only
+    with pytest.raises(InvalidArgumentError, match=r"stop_token_ids: 7 is not a special token id of the tokenizer"):
+        gym.make(ENV_ID, stop_token_ids=[7])
+    with pytest.raises(InvalidArgumentError, match=r"Expected stop_token_ids to be a list of token ids, got '</s>'"):
+        gym.make(ENV_ID, stop_token_ids="</s>")

@@ -12,8 +12,10 @@ cannot disagree.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,13 +84,18 @@ class Episode:
             chat template, ``apply_chat_template`` with an optional system turn, the prompt as the user turn and
             the generation prompt; the template places any BOS itself). An instruct model wants ``"chat"``.
         system_prompt: The system turn of ``"chat"`` prompts (None: none).
+        stop_token_ids: More token ids that end an episode as EOS does (an instruct model's end of turn:
+            ``<|im_end|>``, ``<|eot_id|>``), each a special token of the tokenizer. None: EOS, plus with
+            ``"chat"`` the end-of-sequence ids of the model's ``generation_config.json`` beside the tokenizer (where
+            there is one). EOS always ends an episode.
         **task_kwargs: Passed to the task (with a task name only).
     """
 
     def __init__(self, task: str | Task = "translate", *, split: str = "train", tokenizer: Any = None,
                  max_prompt_tokens: int = 80, max_new_tokens: int = 64, reward_mode: str = "sparse",
                  reward: str = "task", info_metrics: bool = True, prompt_format: str = "plain",
-                 system_prompt: str | None = None, **task_kwargs: Any) -> None:
+                 system_prompt: str | None = None, stop_token_ids: Sequence[int] | None = None,
+                 **task_kwargs: Any) -> None:
         if reward_mode not in REWARD_MODES:
             raise InvalidArgumentError(
                 f"Unknown reward_mode {reward_mode!r}. {suggest(str(reward_mode), REWARD_MODES)}"
@@ -126,13 +133,61 @@ class Episode:
         self.eos_token_id = int(self.tokenizer.eos_token_id)
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = int(pad if pad is not None else self.eos_token_id)
+        self.stop_token_ids = self._stop_ids(stop_token_ids)
+        self._stop_tensors: dict[Any, Any] = {}
         self.examples: Sequence[Example] = self.task.examples(self.split)
         self._warned_truncation = False
         # The tokens no response contains (padding, BOS, the tokenizer's other specials), EOS aside: masked off
         # by action_mask(), for MaskablePPO-style agents. The env accepts them all the same.
         specials = set(getattr(self.tokenizer, "all_special_ids", []) or []) | {self.pad_token_id}
         self.action_mask = np.ones(self.vocab_size, dtype=bool)
-        self.action_mask[[i for i in sorted(specials) if 0 <= i < self.vocab_size and i != self.eos_token_id]] = False
+        masked = [i for i in sorted(specials) if 0 <= i < self.vocab_size and i not in self.stop_token_ids]
+        self.action_mask[masked] = False
+
+    def _stop_ids(self, given: Sequence[int] | None) -> tuple[int, ...]:
+        """EOS first, then the other ids that end an episode (checked: special tokens of the tokenizer)."""
+        if given is None:
+            given = self._model_stop_ids() if self.prompt_format == "chat" else ()
+        elif isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
+            raise InvalidArgumentError(f"Expected stop_token_ids to be a list of token ids, got {given!r}.")
+        specials = set(getattr(self.tokenizer, "all_special_ids", []) or [])
+        out = [self.eos_token_id]
+        for token in given:
+            if isinstance(token, bool) or not isinstance(token, (int, np.integer)) or int(token) not in specials:
+                raise InvalidArgumentError(
+                    f"stop_token_ids: {token!r} is not a special token id of the tokenizer (a response is decoded "
+                    f"with special tokens dropped, so only those can end it cleanly). Its special ids: "
+                    f"{sorted(specials)}."
+                )
+            if int(token) not in out:
+                out.append(int(token))
+        return tuple(out)
+
+    def _model_stop_ids(self) -> list[int]:
+        """The end-of-sequence ids of ``generation_config.json`` in the tokenizer's folder (an instruct model's)."""
+        folder = Path(str(getattr(self.tokenizer, "name_or_path", "") or ""))
+        path = folder / "generation_config.json"
+        if not path.is_file():
+            return []
+        eos = json.loads(path.read_text()).get("eos_token_id")
+        ids = eos if isinstance(eos, list) else [eos] if isinstance(eos, int) else []
+        specials = set(getattr(self.tokenizer, "all_special_ids", []) or [])
+        return [i for i in ids if isinstance(i, int) and i in specials]
+
+    def is_stop(self, token: Any) -> Any:
+        """Whether ``token`` ends an episode by choice (EOS or another stop id): ints, numpy arrays, tensors."""
+        if len(self.stop_token_ids) == 1:
+            return token == self.eos_token_id
+        if isinstance(token, (int, np.integer)):
+            return int(token) in self.stop_token_ids
+        if isinstance(token, np.ndarray):
+            return np.isin(token, self.stop_token_ids)
+        import torch
+
+        device = token.device
+        if device not in self._stop_tensors:
+            self._stop_tensors[device] = torch.tensor(self.stop_token_ids, device=device)
+        return torch.isin(token, self._stop_tensors[device])
 
     # -- prompts -----------------------------------------------------------------------------------------
 
@@ -220,11 +275,11 @@ class Episode:
     # -- the episode's end -------------------------------------------------------------------------------
 
     def ended(self, token: Any, num_generated: Any) -> Any:
-        """Whether an episode ends with ``token`` after ``num_generated`` tokens (it included): EOS or the cap.
+        """Whether an episode ends with ``token`` after ``num_generated`` tokens (it included): a stop id or the cap.
 
         Works on Python ints, numpy arrays and tensors alike.
         """
-        return (token == self.eos_token_id) | (num_generated >= self.max_new_tokens)
+        return self.is_stop(token) | (num_generated >= self.max_new_tokens)
 
     def example_index(self, index: Any, rows: int | None = None) -> Any:
         """Check a reset's ``example_index`` option: one int (``rows=None``) or ``rows`` ints in ``[0, E)``."""

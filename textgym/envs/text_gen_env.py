@@ -84,6 +84,8 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
     - ``prompt_format``: ``"plain"`` (default: BOS, then the task's prompt) or ``"chat"`` (the tokenizer's chat
       template with the prompt as the user turn and the generation prompt; for instruct models), with an
       optional ``system_prompt``.
+    - ``stop_token_ids``: more special token ids that end an episode as EOS does (default: EOS; with ``"chat"``
+      also the model's end-of-sequence ids from a ``generation_config.json`` beside the tokenizer).
     - any other keyword goes to the task, e.g. ``target_lang="fr"``, ``difficulty=4``, ``scorer="bleu"``.
 
     ``reset(options={"example_index": i})`` selects example ``i`` of the split instead of a random one.
@@ -289,7 +291,8 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
         assert self._example is not None
         if self.reward == "token_bleu":
             start = self.max_prompt_tokens
-            hyp = [t for t in self._input_ids[start : start + self._num_generated].tolist() if t != self.eos_token_id]
+            generated = self._input_ids[start : start + self._num_generated].tolist()
+            hyp = [t for t in generated if not self.episode.is_stop(t)]
             refs = [self.reference_actions(i)[:-1] for i in range(len(self._example.references))]
             return token_bleu(hyp, refs)
         return float(self.episode.score([self.response()], [self._example], metrics=False)[0][0])

@@ -238,7 +238,7 @@ class TextGenVectorEnv(VectorEnv):
             ended = active & self.episode.ended(tokens, self.num_generated)
         any_ended = True if not self._host else bool(ended.any())
         if self._incremental_bleu and self._bleu is not None:
-            self._bleu.update(tokens, active & (tokens != self.eos_token_id))
+            self._bleu.update(tokens, active & ~self.episode.is_stop(tokens))
         rewards, infos = self._rewards(active, ended, any_ended)
         terminated = ended | (self.finished & (self.autoreset_mode == AutoresetMode.DISABLED))
         truncated = torch.zeros_like(terminated)
@@ -313,7 +313,7 @@ class TextGenVectorEnv(VectorEnv):
         P = self.max_prompt_tokens
         generated = self.num_generated.numpy()[rows]
         last = self.input_ids.numpy()[rows, P + np.maximum(generated - 1, 0)]
-        lengths = generated - ((last == self.eos_token_id) & (generated > 0))
+        lengths = generated - (self.episode.is_stop(last) & (generated > 0))
         hypotheses = self.input_ids.numpy()[rows, P:]
         scores = self._bleu.host_scores(hypotheses, lengths, self.example_index.numpy()[rows])
         return scores, self._decoded_texts(mask) if mask is not None else None
