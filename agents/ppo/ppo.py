@@ -272,7 +272,7 @@ class PPO:
         # 5. epochs of minibatch updates; dropout stays off (as TRL does): with it the ratio would be noise
         # from the first minibatch on, and clipping would zero most gradients
         losses: dict[str, list[float]] = {"policy_gradient_loss": [], "value_loss": [], "entropy": [],
-                                          "approx_kl": [], "clip_fraction": []}
+                                          "approx_kl": [], "clip_fraction": [], "loss": []}
         stop, train_values = False, cfg.baseline == "value" and cfg.vf_coef > 0  # else nothing reads the values
         for epoch in range(cfg.n_epochs):
             for index, rows in enumerate(first_epoch if epoch == 0 else self._minibatches(len(mask))):
@@ -308,7 +308,8 @@ class PPO:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.policy.trainable_parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
-                for key, value in (("policy_gradient_loss", policy_loss), ("clip_fraction", clip_fraction)):
+                for key, value in (("policy_gradient_loss", policy_loss), ("clip_fraction", clip_fraction),
+                                   ("loss", loss)):
                     losses[key].append(float(value.detach()))
             if stop:
                 break
@@ -339,6 +340,8 @@ class PPO:
         if not train_values:  # nothing trained the value head: no value loss to report
             del losses["value_loss"]
         losses["entropy"] = [float(masked_mean(old_entropy, mask))]  # of the policy that sampled the rollout
+        last_loss = losses.pop("loss")  # SB3's train/loss: the last minibatch's total loss, not a mean
+        stats["train/loss"] = last_loss[-1] if last_loss else float("nan")
         # an update stopped at its first minibatch took no step: its losses are NaN, not the mean of nothing
         stats.update({f"train/{k}": float(np.mean(v)) if v else float("nan") for k, v in losses.items()})
         stats.update(self._sb3_tags(stats, mask, old_values if train_values else None, returns))

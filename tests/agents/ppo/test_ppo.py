@@ -33,8 +33,12 @@ def test_learn_updates_the_policy_and_logs(tmp_path):
     expected = {"rollout/ep_rew_mean", "train/policy_gradient_loss", "train/value_loss", "train/approx_kl",
                 "train/kl_to_ref", "train/entropy_loss", "train/learning_rate", "train/clip_range",
                 "train/explained_variance", "time/fps"}  # SB3's tag names
-    assert expected <= set(stats)
+    assert expected | {"train/loss"} <= set(stats)
     assert 0.0 <= stats["rollout/ep_rew_mean"] <= 1.0
+    one = make(n_epochs=1)  # one minibatch an update: SB3's train/loss (the last minibatch's) is the whole loss
+    one.learn(8 * 4)
+    last = one.history[-1]
+    assert last["train/loss"] == pytest.approx(last["train/policy_gradient_loss"] + 0.5 * last["train/value_loss"])
     with open(tmp_path / "progress.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(model.history) and float(rows[-1]["time/total_timesteps"]) == model.num_timesteps
@@ -289,7 +293,7 @@ def test_sb3_logger_and_accessors(tmp_path):
     with open(tmp_path / "progress.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(model.history)
-    assert {"train/policy_gradient_loss", "train/entropy_loss", "time/fps"} <= set(rows[-1])
+    assert {"train/policy_gradient_loss", "train/entropy_loss", "train/loss", "time/fps"} <= set(rows[-1])
     assert float(rows[-1]["train/entropy_loss"]) == pytest.approx(-model.history[-1]["train/entropy"])
     once = {"n": 0}
 
