@@ -71,8 +71,14 @@ def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int =
     from agents.ppo.ppo import PPO
     from agents.sft import SFTConfig
 
-    def evaluate_greedy(label: str) -> float:
+    def evaluate_greedy(label: str) -> float:  # under torchrun rank 0 evaluates (and prints); the others train
+        if not ppo.parallel.is_main:
+            return float("nan")
         return play(ppo.policy, val, "all", progress_bar=label).mean_reward  # type: ignore[arg-type]
+
+    def say(text: str) -> None:
+        if ppo.parallel.is_main:
+            print(text, flush=True)
 
     for name, value in (("num_envs", num_envs), ("sft_steps", sft_steps), ("ppo_updates", ppo_updates)):
         check_int(name, value)
@@ -80,19 +86,20 @@ def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int =
     ppo = PPO(model, env_id, num_envs=num_envs, seed=seed, env_kwargs=env_kwargs, batch_size=num_envs,
               learning_rate=learning_rate)
     num_val = len(val.unwrapped.examples)  # type: ignore[attr-defined]
-    print(f"scoring greedy decoding: mean episode reward over all {num_val} validation examples", flush=True)
+    say(f"scoring greedy decoding: mean episode reward over all {num_val} validation examples")
     scores: dict[str, Any] = {"checkpoint": out}
     stage = "the first evaluation"
     try:
         scores["before_sft"] = evaluate_greedy("validation (before SFT)")
-        print(f"validation score before SFT: {scores['before_sft']:.4f}", flush=True)
+        say(f"validation score before SFT: {scores['before_sft']:.4f}")
         stage = "SFT"
-        ppo.warm_start(SFTConfig(steps=sft_steps, batch_size=32, seed=seed), progress_bar="SFT")
+        ppo.warm_start(SFTConfig(steps=sft_steps, batch_size=32, seed=seed), progress_bar="SFT" if ppo.parallel.is_main
+                       else False)
         stage = "the evaluation after SFT"
         scores["after_sft"] = evaluate_greedy("validation (after SFT)")
-        print(f"validation score after SFT ({sft_steps} steps): {scores['after_sft']:.4f}", flush=True)
+        say(f"validation score after SFT ({sft_steps} steps): {scores['after_sft']:.4f}")
         stage = "PPO"
-        progress = _PPOProgress(ppo_updates)
+        progress = _PPOProgress(ppo_updates, bar=ppo.parallel.is_main)
         try:
             ppo.learn(total_timesteps=10**12, callback=progress)
         finally:
@@ -101,31 +108,33 @@ def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int =
         scores["after_ppo"] = evaluate_greedy("validation (after PPO)")
     except KeyboardInterrupt:
         ppo.save(out)
-        print(f"\ninterrupted during {stage}: saved the model as trained so far to {out}", flush=True)
+        say(f"\ninterrupted during {stage}: saved the model as trained so far to {out}")
         return {**scores, "interrupted": stage}
     ppo.save(out)
-    print(f"validation score after PPO ({ppo_updates} updates): {scores['after_ppo']:.4f}", flush=True)
-    print(f"checkpoint: {out}", flush=True)
+    say(f"validation score after PPO ({ppo_updates} updates): {scores['after_ppo']:.4f}")
+    say(f"checkpoint: {out}")
     return scores
 
 
 class _PPOProgress(BaseCallback):
     """A tqdm bar over PPO updates that stops training after ``updates``."""
 
-    def __init__(self, updates: int) -> None:
+    def __init__(self, updates: int, bar: bool = True) -> None:
         from agents.evaluation import progress
 
         super().__init__()
         self.updates = updates
-        self.bar = progress(True, updates, "PPO", "update")
+        self.bar = progress(bar, updates, "PPO", "update")
 
     def on_update(self, stats: dict[str, float]) -> bool:
-        self.bar.update(1)
-        self.bar.set_postfix(reward=f"{stats['rollout/ep_rew_mean']:.3f}", refresh=False)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(reward=f"{stats['rollout/ep_rew_mean']:.3f}", refresh=False)
         return self.n_calls < self.updates
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _parse_env_kwargs(pairs: Sequence[str]) -> dict[str, Any]:

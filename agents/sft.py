@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from agents.distributed import DataParallel
 from agents.policy import TransformerPolicy
 from agents.precision import autocast, check_precision, resolve_precision
 from agents.rollout import response_forward
@@ -74,7 +75,10 @@ class SFT:
         self.policy, self.envs, self.config = policy, envs, config or SFTConfig()
         self.optimizer = torch.optim.Adam(policy.trainable_parameters(), lr=self.config.learning_rate)
         self._autocast_dtype = resolve_precision(self.config.precision, envs.device)
-        self.generator = torch.Generator().manual_seed(self.config.seed)
+        # under torchrun: each rank draws its own batches; gradients are averaged over every rank's tokens
+        self.parallel = DataParallel(envs.device)
+        self.parallel.broadcast_module(policy)
+        self.generator = torch.Generator().manual_seed(self.config.seed + 1_000_003 * self.parallel.rank)
         self.num_timesteps = 0
         self.losses: list[float] = []
 
@@ -89,10 +93,11 @@ class SFT:
         labels = labels[:, : logits.shape[1]]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
         self.optimizer.zero_grad()
-        loss.backward()
+        (loss * self.parallel.token_scale(labels != -100)).backward()
+        self.parallel.average_gradients(self.policy.trainable_parameters())
         torch.nn.utils.clip_grad_norm_(self.policy.trainable_parameters(), self.config.max_grad_norm)
         self.optimizer.step()
-        self.num_timesteps += int((labels != -100).sum())
+        self.num_timesteps += int(self.parallel.sum((labels != -100).sum()))  # every rank's: loops agree
         self.losses.append(float(loss.detach()))
         return self.losses[-1]
 

@@ -3,7 +3,7 @@
 textgym-bench leaderboard --suite textgym-v0-default --agents random reference greedy sft ppo --seeds 0 --out DIR
 textgym-bench render DIR
 textgym-bench suites
-textgym-bench throughput env|train|sandbox [ARGS...]
+textgym-bench throughput env|train|sandbox|distributed [ARGS...]
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["DEFAULT_AGENTS", "main"]
 
@@ -46,11 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("--eval-episodes", type=int, default=None, help="cap the evaluation episodes (a derived suite)")
     lb.add_argument("--budget-scale", type=float, default=None, help="scale the training budgets (a derived suite)")
     lb.add_argument("--no-progress", action="store_true", help="no progress bar")
+    lb.add_argument("--executor", default="local", choices=["local", "ray"],
+                    help="where cells run: this process, or one Ray task per cell")
+    lb.add_argument("--address", default=None,
+                    help="with --executor ray: the cluster (auto, ray://host:10001); default: a local Ray for the run")
+    lb.add_argument("--cpus-per-cell", type=float, default=1, help="with --executor ray: CPUs each cell declares")
+    lb.add_argument("--gpus-per-cell", type=float, default=None,
+                    help="with --executor ray: GPUs each cell declares (default: 1 with --device cuda, else 0)")
     render = command("render", "re-render leaderboard.md/.html from a results folder")
     render.add_argument("out", help="the results folder of a leaderboard run")
     command("suites", "list the suites and their tasks")
     throughput = command("throughput", "run a throughput benchmark (ratios against peers, one run)")
-    throughput.add_argument("benchmark", choices=["env", "train", "sandbox"], help="which benchmark")
+    throughput.add_argument("benchmark", choices=["env", "train", "sandbox", "distributed"], help="which benchmark")
     throughput.add_argument("args", nargs=argparse.REMAINDER, help="its own options (see ... BENCHMARK --help)")
     return parser
 
@@ -64,8 +72,14 @@ def _leaderboard(args: argparse.Namespace) -> int:
     suite = suite.with_overrides(args.eval_episodes, args.budget_scale, args.model)
     data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
     agents = [*(args.agents or []), *(args.agent or [])] or list(DEFAULT_AGENTS)
+    options: dict[str, Any] = {}
+    if args.executor == "ray":
+        gpus = args.gpus_per_cell if args.gpus_per_cell is not None else 1 if args.device.startswith("cuda") else 0
+        options = {"address": args.address, "cpus_per_cell": args.cpus_per_cell, "gpus_per_cell": gpus}
+    elif args.address is not None:
+        options = {"address": args.address}  # the local executor refuses it, by name
     records = run_leaderboard(suite, agents, args.seeds, args.out, data_dir=data_dir, device=args.device,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, executor=args.executor, **options)
     print(f"{len(records)} results in {args.out}/results.jsonl; page: {args.out}/leaderboard.html "
           f"(and leaderboard.md)")
     return 0

@@ -72,4 +72,8 @@ step train-gpt2-small 180 python3 -m benchmarks.throughput.train --device "$devi
   --num-envs "$envs" --updates "$updates" --no-peer --peak-tflops 989
 step train-tiny-vs-sb3 120 python3 -m benchmarks.throughput.train --device "$device" --num-envs "$tiny_envs" \
   --updates "$updates"
+# data-parallel PPO: one rank per GPU (torchrun, nccl), against one rank, in the same run
+gpus=$(python3 -c "import torch; print(max(torch.cuda.device_count(), 1))" 2>/dev/null || echo 1)
+step distributed 150 python3 -m benchmarks.throughput.distributed --device "$device" --ranks 1 "$gpus" \
+  --num-envs "$tiny_envs" --updates "$updates"
 echo "== done $(date -u +%H:%M:%S); files in $out"

@@ -201,8 +201,8 @@ class EvalCallback(BaseCallback):
         """Evaluate on every ``eval_freq``-th update."""
         from agents.evaluation import evaluate
 
-        if self.n_calls % self.eval_freq or self.model is None:
-            return True
+        if self.n_calls % self.eval_freq or self.model is None or not self.model.parallel.is_main:
+            return True  # under torchrun rank 0 evaluates
         mean = evaluate(self.model.policy, self.eval_env, self.n_eval_episodes).mean_reward
         stats["eval/mean_reward"] = mean
         self.evaluations.append((self.model.num_timesteps, mean))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["approx_kl", "clipped_surrogate_loss", "clipped_value_loss", "masked_mean"]
+__all__ = ["approx_kl", "approx_kl_per_token", "clipped_surrogate_loss", "clipped_value_loss", "masked_mean"]
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -36,7 +36,12 @@ def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: 
     return masked_mean((returns - values) ** 2, mask)
 
 
+def approx_kl_per_token(logprobs: torch.Tensor, old_logprobs: torch.Tensor) -> torch.Tensor:
+    """``(r - 1) - log r`` per token, ``r = exp(logprobs - old_logprobs)`` (Schulman's unbiased estimator)."""
+    log_ratio = logprobs - old_logprobs
+    return torch.exp(log_ratio) - 1 - log_ratio
+
+
 def approx_kl(logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``mean((r - 1) - log r)`` with ``r = exp(logprobs - old_logprobs)`` (Schulman's unbiased estimator, as SB3)."""
-    log_ratio = logprobs - old_logprobs
-    return masked_mean(torch.exp(log_ratio) - 1 - log_ratio, mask)
+    return masked_mean(approx_kl_per_token(logprobs, old_logprobs), mask)

@@ -33,11 +33,12 @@ import torch
 
 import textgym  # noqa: F401 - registers the env ids
 from agents.baselines import GreedyAgent
+from agents.distributed import DataParallel
 from agents.policy import TransformerPolicy, batch_observation
 from agents.ppo.advantages import compute_gae, leave_one_out_baselines, self_critical_advantages
 from agents.ppo.callbacks import BaseCallback, as_callback
 from agents.ppo.config import REMOVED, PPOConfig
-from agents.ppo.loss import approx_kl, clipped_surrogate_loss, clipped_value_loss, masked_mean
+from agents.ppo.loss import approx_kl_per_token, clipped_surrogate_loss, clipped_value_loss, masked_mean
 from agents.precision import autocast, resolve_precision
 from agents.rollout import Rollout, collect_rollout, sample, sequence_logprobs
 from agents.sft import SFTConfig, train_sft
@@ -45,6 +46,8 @@ from textgym.error import InvalidArgumentError, MissingDependencyError, UnknownA
 from textgym.vector.torch_env import TextGenVectorEnv
 
 __all__ = ["PPO"]
+
+RANK_SEED_STRIDE = 1_000_003  # rank r's sampling and minibatch streams start at seed + r * this
 
 def _concat(rollouts: list[Rollout]) -> Rollout:
     return Rollout(*(torch.cat([getattr(r, f.name) for r in rollouts]) for f in fields(Rollout)))
@@ -96,7 +99,9 @@ class PPO:
         self.env = self._make_env(env, num_envs, device)
         self.config.check_batch(self.env.num_envs)
         self.device = torch.device(device)
+        self.parallel = DataParallel(self.device)  # torchrun's ranks, or one process (agents.distributed)
         self.policy = self._make_policy(policy, lora, dtype).to(self.device)
+        self.parallel.broadcast_module(self.policy)  # every rank starts from rank 0's weights
         self.autocast_dtype = resolve_precision(self.config.precision, self.device)
         self.kl_coef = self.config.kl_coef
         self.sft_losses = self._initialise(init, sft_config)
@@ -105,15 +110,18 @@ class PPO:
         self.num_timesteps = 0
         self.verbose, self.log_path = verbose, Path(log_path) if log_path else None
         self.generator = torch.Generator(device=self.device)
+        rank_offset = RANK_SEED_STRIDE * self.parallel.rank  # ranks sample, and order minibatches, independently
         if self.config.seed is not None:
-            self.generator.manual_seed(self.config.seed)
+            self.generator.manual_seed(self.config.seed + rank_offset)
         # the minibatch order: its own persistent stream (saved with checkpoints), so each epoch draws a new one
         self.shuffle_generator = torch.Generator().manual_seed(
-            self.config.seed if self.config.seed is not None else int(torch.randint(2**62, ()).item()))
+            self.config.seed + rank_offset if self.config.seed is not None else int(torch.randint(2**62, ()).item()))
         self._env_seeded = False
         self.history: list[dict[str, float]] = []
         self._csv_columns: list[str] = []
-        self._tensorboard = self._make_writer(tensorboard_log)
+        self._tensorboard = self._make_writer(tensorboard_log) if self.parallel.is_main else None
+        if not self.parallel.is_main:  # only rank 0 logs
+            self.verbose, self.log_path = 0, None
         self._captured: dict[str, float] = {}  # what SB3 callbacks dumped to .logger since the last update
         self._capture: Any = None
         self._stop_requested = False
@@ -208,8 +216,9 @@ class PPO:
         hook.init(self)
         if reset_num_timesteps:
             self.num_timesteps = 0
-        if not self._env_seeded:
-            self.env.reset(seed=self.config.seed)
+        if not self._env_seeded:  # rank r's rows continue rank r-1's seeds: the union is one env of N * world rows
+            seed = self.config.seed
+            self.env.reset(seed=None if seed is None else seed + self.parallel.rank * self.env.num_envs)
             self._env_seeded = True
         target = self.num_timesteps + total_timesteps if not reset_num_timesteps else total_timesteps
         hook.on_training_start({"total_timesteps": total_timesteps, "callback": callback})
@@ -218,6 +227,7 @@ class PPO:
             if stats is None:  # an SB3 callback's on_step stopped training inside the rollout (SB3: no train step)
                 break
             keep_going = hook(stats)  # callbacks may add eval/... entries
+            keep_going = not self._any_rank(not keep_going)  # all ranks stop together, or none
             for key, value in self._captured.items():  # what SB3 callbacks recorded in model.logger
                 stats.setdefault(key, value)
             self._captured.clear()
@@ -287,8 +297,9 @@ class PPO:
                 mb_adv = advantages[rows]
                 # normalise per minibatch over its real tokens (SB3's normalize_advantage=True); advantages against
                 # a per-episode baseline are only scaled: their sign (better or worse than it) is the signal
-                centred = mb_adv if baselines else (mb_adv - masked_mean(mb_adv, mb_mask)) * mb_mask
-                mb_adv = centred / (masked_mean(centred**2, mb_mask).sqrt() + 1e-8)
+                mean = self.parallel.masked_mean  # the statistics of every rank's minibatch (under torchrun)
+                centred = mb_adv if baselines else (mb_adv - mean(mb_adv, mb_mask)) * mb_mask
+                mb_adv = centred / (mean(centred**2, mb_mask).sqrt() + 1e-8)
                 policy_loss, clip_fraction = clipped_surrogate_loss(logprobs, old_logprobs[rows], mb_adv, mb_mask,
                                                                     cfg.clip_range)
                 loss = policy_loss
@@ -299,13 +310,16 @@ class PPO:
                     value_loss = clipped_value_loss(values, old_values[rows], returns[rows], mb_mask, cfg.clip_range_vf)
                     loss = loss + cfg.vf_coef * value_loss
                     losses["value_loss"].append(float(value_loss.detach()))
-                with torch.no_grad():
-                    losses["approx_kl"].append(float(approx_kl(logprobs, old_logprobs[rows], mb_mask)))
+                with torch.no_grad():  # over every rank's tokens: the early stop below is the same on all of them
+                    kl_terms = approx_kl_per_token(logprobs, old_logprobs[rows])
+                    losses["approx_kl"].append(float(self.parallel.masked_mean(kl_terms, mb_mask)))
                 if cfg.target_kl is not None and losses["approx_kl"][-1] > 1.5 * cfg.target_kl:
                     stop = True  # early stopping as SB3: this minibatch takes no step, and the epochs end
                     break
                 self.optimizer.zero_grad()
-                loss.backward()
+                # under torchrun: the gradients of the token mean over every rank's minibatch, as one process would
+                (loss * self.parallel.token_scale(mb_mask)).backward()
+                self.parallel.average_gradients(self.policy.trainable_parameters())
                 torch.nn.utils.clip_grad_norm_(self.policy.trainable_parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
                 for key, value in (("policy_gradient_loss", policy_loss), ("clip_fraction", clip_fraction),
@@ -314,10 +328,11 @@ class PPO:
             if stop:
                 break
         # 6. adaptive KL controller (Ziegler et al. 2019): move kl_coef toward kl_target, a per-sequence KL
-        mean_kl = float("nan") if kl is None else float(kl.sum(1).mean())
-        if cfg.kl_target is not None:
+        episodes = torch.ones_like(mask[:, 0])
+        mean_kl = float("nan") if kl is None else float(self.parallel.masked_mean(kl.sum(1), episodes))
+        if cfg.kl_target is not None:  # over every rank's episodes
             error = float(np.clip(mean_kl / cfg.kl_target - 1, -0.2, 0.2))
-            self.kl_coef *= 1 + error * len(mask) / cfg.kl_horizon
+            self.kl_coef *= 1 + error * len(mask) * self.parallel.world_size / cfg.kl_horizon
         times = (start, rollout_done, rescore_done)
         return self._statistics(rollout, baselines, kl, mean_kl, times, losses, train_values, old_entropy, old_values,
                                 returns)
@@ -345,7 +360,8 @@ class PPO:
         # an update stopped at its first minibatch took no step: its losses are NaN, not the mean of nothing
         stats.update({f"train/{k}": float(np.mean(v)) if v else float("nan") for k, v in losses.items()})
         stats.update(self._sb3_tags(stats, mask, old_values if train_values else None, returns))
-        return stats
+        total = stats.pop("time/total_timesteps")  # already global; the rest are means over ranks
+        return {"time/total_timesteps": total, **self.parallel.mean_floats(stats)}
 
     def _sb3_tags(self, stats: dict[str, float], mask: torch.Tensor, values: torch.Tensor | None,
                   returns: torch.Tensor) -> dict[str, float]:
@@ -362,14 +378,21 @@ class PPO:
         """Step 1 of an update, between the callbacks' rollout hooks; None where a step callback stopped it."""
         self.policy.eval()  # for the whole update: see step 5 of _update
         hook.on_rollout_start()
+        start = self.num_timesteps
         with autocast(self.device, self.autocast_dtype):
             rollout, baselines = self._collect(self._step_hook(hook))
-        if self._stop_requested:
+        if self._any_rank(self._stop_requested):
             return None
         hook.on_rollout_end()
-        if not hook.wants_steps:  # else counted step by step, for the callbacks
-            self.num_timesteps += int(rollout.mask.sum())
+        # every rank's tokens (counted step by step for SB3's callbacks, this rank's only, until here)
+        self.num_timesteps = start + int(self.parallel.sum(rollout.mask.sum()))
         return rollout, baselines
+
+    def _any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on any rank (itself in one process): decisions that end loops must agree."""
+        if not self.parallel.active:
+            return flag
+        return bool(self.parallel.sum(torch.tensor([float(flag)], device=self.parallel._comm_device)) > 0)
 
     def _step_hook(self, hook: BaseCallback) -> Any:
         """The per-step function of a rollout for callbacks that want steps (SB3's): counts tokens, calls them."""
@@ -533,13 +556,15 @@ class PPO:
         """
         from safetensors.torch import save_file, save_model
 
+        if not self.parallel.is_main:  # under torchrun rank 0 writes; every rank holds the same weights
+            return
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         policy, source = self.policy, self._base_source()
         meta = {"config": asdict(self.config), "env_id": self.env_id, "env_kwargs": self.env_kwargs,
                 "num_envs": self.env.num_envs, "num_timesteps": self.num_timesteps, "kl_coef": self.kl_coef,
                 "lm_config": policy.base_model.config.to_dict(), "dtype": policy.dtype_name,
-                "lora": policy.has_adapters, "base_model": source,
+                "lora": policy.has_adapters, "base_model": source, "world_size": self.parallel.world_size,
                 "base_fingerprint": _fingerprint(policy.base_model) if source else None}
         (folder / "config.json").write_text(json.dumps(meta, indent=2, default=str))
         if policy.has_adapters:

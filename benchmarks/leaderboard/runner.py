@@ -15,6 +15,7 @@ written for another suite (or another version of it), stops the run before anyth
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -33,15 +34,17 @@ import torch
 
 from benchmarks.leaderboard.agents import AgentContext, load_factory, make_agent
 from benchmarks.leaderboard.evaluate import evaluate_agent
+from benchmarks.leaderboard.executors import make_executor
 from benchmarks.leaderboard.suites import Suite, TaskSpec
-from textgym.error import DataFileError, InvalidArgumentError
+from textgym.error import DataFileError, InvalidArgumentError, TextGymError
 
-__all__ = ["RESULTS_FILE", "SCHEMA", "SUITE_FILE", "ResultsFileError", "environment_info", "read_results",
-           "render_folder", "run_cell", "run_leaderboard"]
+__all__ = ["FAILURES_FILE", "RESULTS_FILE", "SCHEMA", "SUITE_FILE", "CellsFailedError", "ResultsFileError",
+           "environment_info", "read_results", "render_folder", "run_cell", "run_leaderboard"]
 
 SCHEMA = "textgym-leaderboard/1"
 RESULTS_FILE = "results.jsonl"
 SUITE_FILE = "suite.json"
+FAILURES_FILE = "failures.jsonl"  # cells that failed after the executor's retry (run again by the next invocation)
 _REQUIRED = ("schema", "suite", "suite_fingerprint", "agent", "task", "seed", "scores")
 _PACKAGES = ("textgym", "torch", "transformers", "tokenizers", "gymnasium", "stable-baselines3", "sacrebleu", "numpy")
 
@@ -199,12 +202,17 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
 
 def run_leaderboard(suite: Suite, agents: Sequence[str], seeds: Sequence[int], out: str | os.PathLike[str],
                     data_dir: str | os.PathLike[str] | None = None, device: str = "cpu", progress: bool = True,
-                    render: bool = True) -> list[dict[str, Any]]:
+                    render: bool = True, executor: str = "local", **executor_options: Any) -> list[dict[str, Any]]:
     """Run the missing cells of ``agents`` x ``suite.tasks`` x ``seeds``; returns every record in ``out``.
 
     Everything is checked before the first cell runs: the agents exist, the data folder has the suite's files,
     ``OUT/results.jsonl`` (if any) is this suite's. Then ``leaderboard.md`` and ``leaderboard.html`` are written
     from all the records (``render=False``: not).
+
+    ``executor``: ``"local"`` (this process, in order; an error stops the run) or ``"ray"`` (a Ray task per
+    cell; ``executor_options``: ``address``, ``cpus_per_cell``, ``gpus_per_cell``, ``num_cpus``, see
+    :mod:`benchmarks.leaderboard.executors`). Cells that failed after Ray's retry are in ``OUT/failures.jsonl``
+    (and ``failures`` of the :class:`CellsFailedError` raised at the end); a later run retries them.
     """
     if not agents:
         raise InvalidArgumentError("Expected one or more agents, got none.")
@@ -213,6 +221,7 @@ def run_leaderboard(suite: Suite, agents: Sequence[str], seeds: Sequence[int], o
     seeds = _check_seeds(seeds)
     for spec in agents:
         load_factory(spec)
+    execute = make_executor(executor, **executor_options)
     tasks = [task.resolve(data_dir) for task in suite.tasks]
     folder = Path(out)
     results = folder / RESULTS_FILE
@@ -230,23 +239,48 @@ def run_leaderboard(suite: Suite, agents: Sequence[str], seeds: Sequence[int], o
         bar = tqdm(total=len(cells), desc=f"{suite.name} ({len(done)} cells already done)", unit="cell",
                    file=sys.stderr)
     environment = environment_info(device)  # versions, hardware, commit: the same for every cell of the run
-    for agent, task, seed in cells:
-        if bar is not None:
-            bar.set_postfix_str(f"{agent} / {task.name} / seed {seed}")
-        record = run_cell(suite, task, agent, seed, device, cache_dir=folder / "cache", environment=environment)
+    run = functools.partial(_run_one, suite, device, folder / "cache", environment)
+    failures = []
+    for (agent, task, seed), record, error in execute(cells, run):
+        label = f"{agent} / {task.name} / seed {seed}"
+        if record is None:  # the driver records it: never a silent gap
+            failure = {"agent": agent, "task": task.name, "seed": seed, "error": error,
+                       "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            _append(folder / FAILURES_FILE, failure)
+            failures.append(failure)
+            print(f"cell {label} failed twice: {error}", file=sys.stderr)
+            continue
         _append(results, record)
         records.append(record)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix_str(f"{agent} / {task.name} / seed {seed}: {task.primary} "
-                                f"{record['scores'][task.primary]:.1f}")
+            bar.set_postfix_str(f"{label}: {task.primary} {record['scores'][task.primary]:.1f}")
     if bar is not None:
         bar.close()
     if render and records:
         from benchmarks.leaderboard.report import write_reports
 
         write_reports(folder, records, suite)
+    if failures:
+        raise CellsFailedError(
+            f"{len(failures)} of {len(cells)} cells failed after a retry; their errors are in "
+            f"{folder / FAILURES_FILE}. The other results are saved; the same command runs the failed cells again.",
+            failures)
     return records
+
+
+def _run_one(suite: Suite, device: str, cache_dir: Path, environment: dict[str, Any],
+             cell: tuple[str, TaskSpec, int]) -> dict[str, Any]:
+    agent, task, seed = cell
+    return run_cell(suite, task, agent, seed, device, cache_dir=cache_dir, environment=environment)
+
+
+class CellsFailedError(TextGymError, RuntimeError):
+    """Some leaderboard cells failed (after the executor's retry); ``failures`` lists them with their errors."""
+
+    def __init__(self, message: str, failures: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.failures = failures
 
 
 def render_folder(out: str | os.PathLike[str]) -> tuple[Path, Path]:
