@@ -3,7 +3,8 @@
 ``python distributed_worker.py MODE OUT [ROLLOUT]``:
 - ``update``: one PPO update on this rank's half of a saved rollout; writes ``OUT/rank{r}.pt`` (parameters) and,
   from rank 0, the checkpoint ``OUT/checkpoint``.
-- ``train``: three real updates; after each one, ``OUT/rank{r}-update{k}.pt``.
+- ``train``: five SFT steps (``OUT/rank{r}-sft.pt``), then three real updates; after each one,
+  ``OUT/rank{r}-update{k}.pt``.
 - ``load``: ``PPO.load(ROLLOUT)`` (a checkpoint folder) and one real update; writes ``OUT/rank{r}.pt``.
 - ``die``: rank 1 exits at once after joining; rank 0 trains (and must fail with a clear error).
 """
@@ -59,6 +60,12 @@ def main() -> None:
         model.save(out / "checkpoint")
     elif mode == "train":
         model = PPO("tiny", ENV, **OPTIONS)
+        from agents.sft import SFTConfig
+
+        before = parameters(model)
+        model.warm_start(SFTConfig(steps=5, batch_size=4, seed=0))  # the SFT trainer, data-parallel too
+        torch.save({"before": before, "after": parameters(model)},
+                   out / f"rank{rank}-sft.pt")
 
         def record(stats: dict[str, float]) -> None:
             torch.save(parameters(model), out / f"rank{rank}-update{len(model.history) + 1}.pt")

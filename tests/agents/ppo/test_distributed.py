@@ -92,8 +92,11 @@ def test_two_ranks_take_the_one_process_step_on_the_union(union_rollout, tmp_pat
 
 
 @pytest.mark.slow
-def test_ranks_stay_identical_and_a_one_process_checkpoint_loads_under_two(tmp_path):
+def test_ranks_stay_identical_through_sft_and_ppo_and_a_one_process_checkpoint_loads_under_two(tmp_path):
     torchrun("train", tmp_path)
+    sft0, sft1 = (torch.load(tmp_path / f"rank{r}-sft.pt", weights_only=True) for r in (0, 1))
+    assert all(torch.equal(sft0["after"][name], sft1["after"][name]) for name in sft0["after"])  # SFT in step too
+    assert any(not torch.equal(sft0["after"][name], sft0["before"][name]) for name in sft0["after"])
     for update in (1, 2, 3):
         rank0, rank1 = (torch.load(tmp_path / f"rank{r}-update{update}.pt", weights_only=True) for r in (0, 1))
         assert all(torch.equal(rank0[name], rank1[name]) for name in rank0), update
