@@ -1,7 +1,8 @@
 """A PPO process for the data-parallel tests, started by ``torchrun`` (or with its environment variables).
 
 ``python distributed_worker.py MODE OUT [ROLLOUT]``:
-- ``update``: one PPO update on this rank's half of a saved rollout; writes ``OUT/rank{r}.pt`` (parameters) and,
+- ``update``: one PPO update (one epoch, one minibatch: one optimizer step) on this rank's half of a saved rollout;
+  writes ``OUT/rank{r}.pt`` (parameters) and,
   from rank 0, the checkpoint ``OUT/checkpoint``.
 - ``train``: five SFT steps (``OUT/rank{r}-sft.pt``), then three real updates; after each one,
   ``OUT/rank{r}-update{k}.pt``.
@@ -49,7 +50,7 @@ def main() -> None:
     rank = int(os.environ.get("RANK", "0"))
     if mode == "update":
         union = torch.load(sys.argv[3], weights_only=True)
-        model = PPO("tiny", ENV, **OPTIONS)
+        model = PPO("tiny", ENV, **{**OPTIONS, "n_epochs": 1})  # one step: its result is exactly comparable
         rows = slice(rank * 4, (rank + 1) * 4)
         rollout = Rollout(*(union[f.name][rows] for f in fields(Rollout)))
         model._collect = lambda on_step=None: (rollout, [])  # type: ignore[method-assign]

@@ -67,21 +67,23 @@ def test_two_ranks_take_the_one_process_step_on_the_union(union_rollout, tmp_pat
     path, rollout = union_rollout
     torchrun("update", tmp_path, path)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
-    single = PPO("tiny", ENV, **{**OPTIONS, "num_envs": 8, "batch_size": 8})
+    single = PPO("tiny", ENV, **{**OPTIONS, "num_envs": 8, "batch_size": 8, "n_epochs": 1})
     single._collect = lambda on_step=None: (rollout, [])
     gradients = capture_gradients(single)
     single.learn(1)
     expected = parameters(single)
-    # the first step's gradient (from the same start, on the same episodes) is the one-process gradient of the
-    # union; later ones start from weights that Adam's sign-like first step may have moved apart at ~0 gradients
-    assert len(gradients) == len(ranks[0]["gradients"]) == 2  # two epochs of one minibatch
-    for name, grad in gradients[0].items():
+    assert len(gradients) == len(ranks[0]["gradients"]) == 1  # one epoch of one minibatch: one step
+    for name, grad in gradients[0].items():  # the step's gradient: the one-process gradient of the union
         torch.testing.assert_close(ranks[0]["gradients"][0][name], grad, rtol=1e-4, atol=1e-7, msg=name)
     for name, weight in expected.items():
-        torch.testing.assert_close(ranks[0]["parameters"][name], weight, rtol=0, atol=2.1 * OPTIONS["learning_rate"])
+        # the same parameters to float tolerance wherever the gradient is above float noise: Adam's first step moves
+        # each weight by lr * g / (|g| + eps), so where g is ~0 the summation order decides its sign (both within lr)
+        clear = gradients[0][name].abs() > 1e-6
+        torch.testing.assert_close(ranks[0]["parameters"][name][clear], weight[clear], rtol=1e-6, atol=1e-7, msg=name)
+        assert ((ranks[0]["parameters"][name] - weight).abs() <= 2.01 * OPTIONS["learning_rate"]).all()
         assert torch.equal(ranks[0]["parameters"][name], ranks[1]["parameters"][name]), name  # identical ranks
     assert any(not torch.equal(weight, p) for weight, p in zip(expected.values(), parameters(
-        PPO("tiny", ENV, **{**OPTIONS, "num_envs": 8, "batch_size": 8})).values(), strict=True))  # it did step
+        PPO("tiny", ENV, **{**OPTIONS, "num_envs": 8, "batch_size": 8})).values(), strict=True))  # it stepped
     assert ranks[0]["num_timesteps"] == ranks[1]["num_timesteps"] == single.num_timesteps == int(rollout.mask.sum())
     for key in ("train/approx_kl", "train/clip_fraction"):  # decisions read the all-rank statistics
         assert ranks[0]["stats"][key] == pytest.approx(single.history[-1][key], rel=1e-4, abs=1e-7)
