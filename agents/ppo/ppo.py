@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import copy
 import csv
-import json
 import os
 import time
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from agents.distributed import DataParallel
 from agents.policy import TransformerPolicy, batch_observation
 from agents.ppo.advantages import compute_gae, leave_one_out_baselines, self_critical_advantages
 from agents.ppo.callbacks import BaseCallback, as_callback
+from agents.ppo.checkpoint import load_checkpoint, save_checkpoint
 from agents.ppo.config import REMOVED, PPOConfig
 from agents.ppo.loss import approx_kl_per_token, clipped_surrogate_loss, clipped_value_loss, masked_mean
 from agents.precision import autocast, resolve_precision
@@ -546,112 +546,21 @@ class PPO:
         return (out[0] if single else out), None
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``config.json``, the trained weights (safetensors) and the optimizer state.
+        """Write the model to the folder ``path`` (:func:`agents.ppo.checkpoint.save_checkpoint`).
 
         Without LoRA: ``policy.safetensors`` (and ``reference.safetensors`` where a KL reference is kept). With LoRA
         on a model loaded from a name or folder: only what trained, the adapters in peft's format (``adapter/``,
         loadable by ``peft.PeftModel.from_pretrained`` too) and ``value_head.safetensors``; the base is re-loaded
         from where it came from and checked against a fingerprint of its embeddings. With LoRA on a model with no
-        such source (a named config): the whole policy, since its base weights exist nowhere else.
+        such source (a named config): the whole policy, since its base weights exist nowhere else. Under torchrun
+        only rank 0 writes.
         """
-        from safetensors.torch import save_file, save_model
-
-        if not self.parallel.is_main:  # under torchrun rank 0 writes; every rank holds the same weights
-            return
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        policy, source = self.policy, self._base_source()
-        meta = {"config": asdict(self.config), "env_id": self.env_id, "env_kwargs": self.env_kwargs,
-                "num_envs": self.env.num_envs, "num_timesteps": self.num_timesteps, "kl_coef": self.kl_coef,
-                "lm_config": policy.base_model.config.to_dict(), "dtype": policy.dtype_name,
-                "lora": policy.has_adapters, "base_model": source, "world_size": self.parallel.world_size,
-                "base_fingerprint": _fingerprint(policy.base_model) if source else None}
-        (folder / "config.json").write_text(json.dumps(meta, indent=2, default=str))
-        if policy.has_adapters:
-            if source:  # peft's adapter folder (config + weights), and the value head
-                policy.lm.save_pretrained(str(folder / "adapter"))
-                save_file({k: v.contiguous() for k, v in policy.value_head.state_dict().items()},
-                          str(folder / "value_head.safetensors"))
-            else:
-                policy.lm.peft_config["default"].save_pretrained(str(folder / "adapter"))
-        if not (policy.has_adapters and source):
-            # save_model handles the LM's tied input/output embeddings (shared tensors)
-            save_model(policy, str(folder / "policy.safetensors"))
-        if self.reference is not None:
-            save_model(self.reference, str(folder / "reference.safetensors"))
-        # with the env's per-row seeds and episode counters, a resumed run draws the examples an uninterrupted
-        # one would have drawn
-        torch.save({"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
-                    "shuffle_generator": self.shuffle_generator.get_state(),
-                    "env_seeds": self.env.seeds.cpu(), "env_counters": self.env.counters.cpu(),
-                    "env_seeded": self._env_seeded}, folder / "optimizer.pt")
-
-    def _base_source(self) -> str | None:
-        """Where the base LM can be re-loaded from (a name or folder), with LoRA only; None otherwise."""
-        if not self.policy.has_adapters:
-            return None
-        return str(self.policy.base_model.config._name_or_path or "") or None
+        save_checkpoint(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], env: Any = None, device: str = "cpu") -> PPO:
         """Rebuild a saved model (on ``env``, or on the env it was trained on when that was an id)."""
-        from safetensors.torch import load_file, load_model
-        from transformers import AutoConfig, AutoModelForCausalLM
-
-        folder = Path(path)
-        if not (folder / "config.json").is_file():
-            raise InvalidArgumentError(f"No saved PPO model in {str(folder)!r} (config.json is missing).")
-        meta = json.loads((folder / "config.json").read_text())
-        lora = _saved_lora(folder) if meta.get("lora") else None
-        if meta.get("base_model"):  # LoRA on a named model: the base comes from there, the adapters from here
-            lm: Any = meta["base_model"]
-        else:
-            lm_config = dict(meta["lm_config"])  # any architecture: its model_type picks the class
-            lm = AutoModelForCausalLM.from_config(AutoConfig.for_model(lm_config.pop("model_type"), **lm_config))
-        env = env if env is not None else meta["env_id"]
-        model = cls(lm, env, num_envs=meta["num_envs"], device=device, env_kwargs=meta["env_kwargs"], lora=lora,
-                    dtype=meta.get("dtype"), **meta["config"])  # init=None: the weights come from the files below
-        if meta.get("base_model"):
-            from peft import set_peft_model_state_dict
-
-            if _fingerprint(model.policy.base_model) != meta["base_fingerprint"]:
-                raise InvalidArgumentError(
-                    f"The base model {meta['base_model']!r} is not the one the adapters in {str(folder)!r} were "
-                    "trained on (its embeddings differ). Restore that model there, or pass the same weights.")
-            set_peft_model_state_dict(model.policy.lm, load_file(str(folder / "adapter" / "adapter_model.safetensors")))
-            model.policy.value_head.load_state_dict(load_file(str(folder / "value_head.safetensors")))
-        else:
-            load_model(model.policy, str(folder / "policy.safetensors"))
-        if model.reference is not None:
-            load_model(model.reference, str(folder / "reference.safetensors"))
-        state = torch.load(folder / "optimizer.pt", weights_only=True)
-        model.optimizer.load_state_dict(state["optimizer"])
-        model.generator.set_state(state["generator"])
-        model.shuffle_generator.set_state(state["shuffle_generator"])
-        if state["env_seeded"] and model.env.num_envs == len(state["env_seeds"]):
-            model.env.reset(seed=0)  # start the env, then put its draw state back
-            model.env.seeds.copy_(state["env_seeds"])
-            model.env.counters.copy_(state["env_counters"])
-            model._env_seeded = True
-        model.num_timesteps, model.kl_coef = meta["num_timesteps"], meta["kl_coef"]
-        return model
-
-
-def _saved_lora(folder: Path) -> Any:
-    """The LoraConfig saved in ``folder/adapter`` (peft writes it for inference: it trains again here)."""
-    from peft import LoraConfig
-
-    config = LoraConfig.from_pretrained(str(folder / "adapter"))
-    config.inference_mode = False
-    return config
-
-
-def _fingerprint(lm: Any) -> str:
-    """A SHA-256 of the LM's input embeddings: tells a re-loaded base from another model of the same shape."""
-    import hashlib
-
-    weight = lm.get_input_embeddings().weight.detach()
-    return hashlib.sha256(weight.float().cpu().numpy().tobytes()).hexdigest()
+        return load_checkpoint(cls, path, env, device)
 
 
 def _capture_writer(store: dict[str, float]) -> Any:
