@@ -22,7 +22,7 @@ from typing import Any
 
 from benchmarks.leaderboard.suites import Suite
 
-__all__ = ["mean_ci", "render_html", "render_markdown", "summarise", "write_reports"]
+__all__ = ["agent_colours", "curves_figure", "mean_ci", "render_html", "render_markdown", "summarise", "write_reports"]
 
 NAMES = {"bleu": "BLEU", "chrf": "chrF", "chrf++": "chrF++", "ter": "TER", "pass@1": "pass@1", "slot": "slot acc."}
 # two-sided 95% critical values of Student's t by degrees of freedom (beyond 30: the normal's 1.96)
@@ -161,49 +161,91 @@ def _png(figure: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def curves_png(tables: dict[str, list[dict[str, Any]]]) -> str | None:
-    """Learning curves (validation score against training tokens), one panel per task; base64 PNG."""
+def agent_colours(tables: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    """One colour per agent, the same in every plot of the page (matplotlib's tab10, agents in name order)."""
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+               "#17becf"]
+    agents = sorted({row["agent"] for rows in tables.values() for row in rows})
+    return {agent: palette[i % len(palette)] for i, agent in enumerate(agents)}
+
+
+def _mean_curve(row: dict[str, Any]) -> tuple[list[float], list[float]]:
+    length = min(len(c) for c in row["curves"])
+    xs = [sum(c[j][0] for c in row["curves"]) / len(row["curves"]) for j in range(length)]
+    ys = [sum(c[j][1] for c in row["curves"]) / len(row["curves"]) for j in range(length)]
+    return xs, ys
+
+
+def curves_figure(tables: dict[str, list[dict[str, Any]]]) -> Any:
+    """The learning-curve figure (None without curves), one column per task.
+
+    Above: every agent's validation score against training tokens. Below, where agents train on top of a warm start
+    (their curve starts past 0 tokens): those curves alone on their own scale, so an RL stage's change is visible
+    next to the warm start's rise.
+    """
     from matplotlib.figure import Figure
 
     panels = [(task, rows) for task, rows in tables.items() if any(row["curves"] for row in rows)]
     if not panels:
         return None
-    figure = Figure(figsize=(4.2 * len(panels), 3.2))
+    colours = agent_colours(tables)
+    staged = any(row["curves"] and _mean_curve(row)[0][0] > 0 for _, rows in panels for row in rows)
+    figure = Figure(figsize=(4.2 * len(panels), 3.2 * (2 if staged else 1)), layout="constrained")
     for i, (task, rows) in enumerate(panels):
-        axes = figure.add_subplot(1, len(panels), i + 1)
+        metric = f"{NAMES.get(rows[0]['primary'], rows[0]['primary'])} (validation)"
+        axes = figure.add_subplot(2 if staged else 1, len(panels), i + 1)
+        zoom = figure.add_subplot(2, len(panels), len(panels) + i + 1) if staged else None
         for row in rows:
             if not row["curves"]:
                 continue
-            length = min(len(c) for c in row["curves"])
-            xs = [sum(c[j][0] for c in row["curves"]) / len(row["curves"]) for j in range(length)]
-            ys = [sum(c[j][1] for c in row["curves"]) / len(row["curves"]) for j in range(length)]
-            axes.plot(xs, ys, marker="o", label=row["agent"])
+            xs, ys = _mean_curve(row)
+            axes.plot(xs, ys, marker="o", label=row["agent"], color=colours[row["agent"]])
+            if zoom is not None and xs[0] > 0:
+                zoom.plot(xs, ys, marker="o", label=row["agent"], color=colours[row["agent"]])
         axes.set_title(task)
         axes.set_xlabel("training tokens")
-        axes.set_ylabel(f"{NAMES.get(rows[0]['primary'], rows[0]['primary'])} (validation)")
+        axes.set_ylabel(metric)
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
-    return _png(figure)
+        if zoom is not None:
+            zoom.set_title(f"{task}: from the warm start, own scale")
+            zoom.set_xlabel("training tokens")
+            zoom.set_ylabel(metric)
+            zoom.grid(alpha=0.3)
+            if zoom.lines:
+                zoom.legend(fontsize=8)
+    return figure
+
+
+def curves_png(tables: dict[str, list[dict[str, Any]]]) -> str | None:
+    """:func:`curves_figure` as a base64 PNG."""
+    figure = curves_figure(tables)
+    return None if figure is None else _png(figure)
 
 
 def throughput_png(tables: dict[str, list[dict[str, Any]]]) -> str | None:
-    """Training and evaluation tokens/s per agent and task (log scale); base64 PNG."""
+    """Training and evaluation tokens/s per agent and task (log scale), in each agent's colour; base64 PNG."""
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
-    bars = [(f"{row['agent']} / {task}", row["train_tps"], row["eval_tps"])
+    colours = agent_colours(tables)
+    bars = [(row["agent"], f"{row['agent']} / {task}", row["train_tps"], row["eval_tps"])
             for task, rows in tables.items() for row in rows if row["train_tps"] or row["eval_tps"]]
     if not bars:
         return None
     figure = Figure(figsize=(7.5, 0.32 * len(bars) + 1.2))
     axes = figure.add_subplot(1, 1, 1)
     positions = range(len(bars))
-    axes.barh([p + 0.2 for p in positions], [b[1] or 0 for b in bars], height=0.4, label="learn()")
-    axes.barh([p - 0.2 for p in positions], [b[2] or 0 for b in bars], height=0.4, label="evaluation")
-    axes.set_yticks(list(positions), [b[0] for b in bars], fontsize=8)
+    agent_colour = [colours[b[0]] for b in bars]
+    axes.barh([p + 0.2 for p in positions], [b[2] or 0 for b in bars], height=0.4, color=agent_colour)
+    axes.barh([p - 0.2 for p in positions], [b[3] or 0 for b in bars], height=0.4, color=agent_colour, alpha=0.45,
+              hatch="//")
+    axes.set_yticks(list(positions), [b[1] for b in bars], fontsize=8)
     axes.set_xscale("log")
     axes.set_xlabel("tokens per second")
     axes.invert_yaxis()
-    axes.legend(fontsize=8)
+    axes.legend(handles=[Patch(color="#555555", label="learn()"),
+                         Patch(color="#555555", alpha=0.45, hatch="//", label="evaluation")], fontsize=8)
     axes.grid(alpha=0.3, axis="x")
     return _png(figure)
 

@@ -464,3 +464,30 @@ def test_the_sft_agent_and_the_warm_start_train_identical_weights(tmp_path):
     assert all(torch.equal(saved[name], tensor) for name, tensor in fresh.state_dict().items() if name in saved)
     assert len(saved) > 10
     context.close()
+
+
+def test_each_agent_has_one_colour_in_every_plot_and_the_rl_stage_its_own_scale():
+    """Issue 15, point 4: sft was blue in one panel and orange in the next; PPO's change was flat on the SFT scale."""
+    from matplotlib.colors import to_hex
+
+    from benchmarks.leaderboard.report import agent_colours, curves_figure
+
+    def row(agent, curve, primary="chrf"):
+        return {"agent": agent, "curves": [curve] if curve else [], "primary": primary, "train_tps": 1.0,
+                "eval_tps": 2.0}
+
+    tables = {"translate": [row("sft", [[0, 10.0], [3000, 60.0]]), row("ppo", [[3000, 60.0], [3600, 61.5]]),
+                            row("random", None)],
+              "dialogue": [row("random", [[0, 5.0], [600, 5.0]]), row("sft", [[0, 8.0], [3000, 40.0]])]}
+    colours = agent_colours(tables)
+    assert len(set(colours.values())) == 3
+    figure = curves_figure(tables)
+    main, zooms = figure.axes[0::2], figure.axes[1::2]  # per task: all curves, then the zoom below
+    assert len(zooms) == 2
+    for axes in figure.axes:
+        for line in axes.get_lines():
+            assert to_hex(line.get_color()) == colours[line.get_label()], (axes.get_title(), line.get_label())
+    assert [line.get_label() for line in zooms[0].get_lines()] == ["ppo"]  # only curves after a warm start
+    low, high = zooms[0].get_ylim()
+    assert high - low < 5 < main[0].get_ylim()[1] - main[0].get_ylim()[0]  # its own scale: 60 -> 61.5 visible
+    assert curves_figure({"translate": [row("sft", [[0, 1.0], [10, 2.0]])]}).axes.__len__() == 1  # no RL: one row
