@@ -79,13 +79,15 @@ class Rollout:
 @torch.no_grad()
 def collect_rollout(policy: TransformerPolicy, envs: TextGenVectorEnv, generator: torch.Generator | None = None,
                     deterministic: bool = False, options: dict | None = None,
-                    on_step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], bool] | None = None) -> Rollout:
+                    on_step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], bool] | None = None,
+                    temperature: float = 1.0) -> Rollout:
     """Play one episode in every row of ``envs`` (reset here, with ``options``) with ``policy``.
 
     Sampling uses ``generator``; ``deterministic`` takes the argmax. ``options={"example_index": idx}`` replays
     chosen examples (the env's draw sequence does not advance). ``on_step(generated, rewards, terminated)``, if
     given, runs after every env step (``generated``: the rows that took a token in it); False from it ends the
-    rollout there.
+    rollout there. ``temperature`` divides the logits before sampling, and the stored log-probs are of that
+    distribution (as :func:`sequence_logprobs` with the same temperature computes them).
     """
     if not isinstance(envs, TextGenVectorEnv) or envs.autoreset_mode != AutoresetMode.DISABLED:
         raise InvalidArgumentError(
@@ -103,7 +105,8 @@ def collect_rollout(policy: TransformerPolicy, envs: TextGenVectorEnv, generator
     decoder = Decoder(policy)
     step = decoder.start(prompt_ids, prompt_mask)
     for t in range(T):
-        log_probs = step.logits.float().log_softmax(-1)
+        logits = step.logits.float()
+        log_probs = (logits if temperature == 1.0 else logits / temperature).log_softmax(-1)
         action = log_probs.argmax(-1) if deterministic else sample(log_probs, generator)
         _, reward, terminated, _, _ = envs.step(action)
         tokens[:, t] = torch.where(alive, action, tokens[:, t])
@@ -164,17 +167,19 @@ def _entropy(logits: torch.Tensor, log_normaliser: torch.Tensor, chunk: int = 8)
 
 
 def sequence_logprobs(policy: TransformerPolicy, rollout: Rollout, rows: slice | torch.Tensor = slice(None),
-                      entropy: str = "none") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+                      entropy: str = "none", temperature: float = 1.0
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """One teacher-forced forward over whole sequences: log-probs ``[B, T]``, values ``[B, T]``, entropy ``[B, T]``.
 
     Log-probs come from the fused ``cross_entropy`` (log-softmax and gather in one pass each way, no ``[B, T, V]``
     log-probabilities kept). ``entropy``: ``"none"`` (None returned), ``"logged"`` (computed in chunks without a
-    graph) or ``"grad"`` (with one, for an entropy bonus).
+    graph) or ``"grad"`` (with one, for an entropy bonus). ``temperature``: of the distribution the tokens were
+    sampled from (the logits are divided by it), so PPO's ratio compares like with like.
     """
     tokens, mask = rollout.tokens[rows], rollout.mask[rows]
     out = response_forward(policy, rollout.prompt_ids[rows], rollout.prompt_mask[rows], tokens, mask)
     B, length, V = out.logits.shape
-    logits = out.logits.float()
+    logits = out.logits.float() if temperature == 1.0 else out.logits.float() / temperature
     chosen = -F.cross_entropy(logits.reshape(-1, V), tokens[:, :length].reshape(-1), reduction="none").view(B, length)
     pad = tokens.shape[1] - length  # back to [B, T]: the trimmed cells are past every row's end (mask 0)
     values = F.pad(out.values.float(), (0, pad)) * mask

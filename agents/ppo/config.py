@@ -64,6 +64,10 @@ class PPOConfig:
     sample's baseline is the mean score of the others on its example."""
     group_size: int = 4
     """Samples per example with ``baseline="group"``; must divide ``num_envs``."""
+    temperature: float = 1.0
+    """Sampling temperature of the rollouts: the logits are divided by it before sampling, and every log-prob PPO
+    computes (old, new, reference) is of that same distribution, so the ratio and the KL compare like with like (as
+    TRL does). Below 1 the samples stay closer to the greedy decode, which greedy evaluation measures."""
     seed: int | None = None
     """Seed of torch, the envs, sampling and the minibatch order."""
     precision: str = "auto"
@@ -77,7 +81,7 @@ class PPOConfig:
             accepted = ", ".join(map(repr, BASELINES))
             raise InvalidArgumentError(f"Unknown baseline {self.baseline!r}. Accepted: {accepted}.")
         positive = {"learning_rate": self.learning_rate, "clip_range": self.clip_range,
-                    "max_grad_norm": self.max_grad_norm}
+                    "max_grad_norm": self.max_grad_norm, "temperature": self.temperature}
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise InvalidArgumentError(f"Expected {name} > 0, got {value!r} ({type(value).__name__}).")

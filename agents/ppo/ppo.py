@@ -290,7 +290,8 @@ class PPO:
                 # the entropy is computed here for an entropy bonus; the logged one comes from re-scoring
                 with autocast(self.device, self.autocast_dtype):  # the forward only; the losses below are fp32
                     logprobs, values, entropy = sequence_logprobs(
-                        self.policy, rollout, rows, "grad" if cfg.ent_coef > 0 else "logged" if reused else "none")
+                        self.policy, rollout, rows, "grad" if cfg.ent_coef > 0 else "logged" if reused else "none",
+                        cfg.temperature)
                 if reused:
                     old_logprobs[rows], old_entropy[rows] = logprobs.detach(), entropy.detach()  # type: ignore[union-attr]
                 mb_mask = mask[rows]
@@ -422,11 +423,13 @@ class PPO:
                 drawn = torch.randint(0, len(self.env.examples), (N // k,), generator=self.generator,
                                       device=self.generator.device)
                 batch = collect_rollout(self.policy, self.env, self.generator,
-                                        options={"example_index": drawn.repeat_interleave(k).cpu()}, on_step=on_step)
+                                        options={"example_index": drawn.repeat_interleave(k).cpu()}, on_step=on_step,
+                                        temperature=cfg.temperature)
                 baselines.append(leave_one_out_baselines(batch.returns, k))
                 batches.append(batch)
                 continue
-            batches.append(collect_rollout(self.policy, self.env, self.generator, on_step=on_step))
+            batches.append(collect_rollout(self.policy, self.env, self.generator, on_step=on_step,
+                                           temperature=cfg.temperature))
             if cfg.baseline == "greedy":  # the same examples, decoded greedily: the self-critical baseline
                 replay = {"example_index": self.env.example_index.clone()}
                 baselines.append(collect_rollout(self.policy, self.env, deterministic=True, options=replay).returns)
@@ -451,7 +454,8 @@ class PPO:
         ref_logprobs = torch.zeros(N, T, device=self.device) if self._needs_reference else None
         for rows in minibatches:
             with autocast(self.device, self.autocast_dtype):
-                logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows, "logged")
+                logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows, "logged",
+                                                              self.config.temperature)
                 old_logprobs[rows], old_values[rows] = logprobs, values
                 if entropy is not None:  # "logged" always computes it
                     old_entropy[rows] = entropy
@@ -462,9 +466,9 @@ class PPO:
     def _reference_logprobs(self, rollout: Rollout, rows: torch.Tensor) -> torch.Tensor:
         """The KL reference's log-probs: the frozen copy, or with LoRA the same model with its adapters off."""
         if self.reference is not None:
-            return sequence_logprobs(self.reference, rollout, rows)[0]
+            return sequence_logprobs(self.reference, rollout, rows, temperature=self.config.temperature)[0]
         with self.policy.adapters_disabled():
-            return sequence_logprobs(self.policy, rollout, rows)[0]
+            return sequence_logprobs(self.policy, rollout, rows, temperature=self.config.temperature)[0]
 
 
     def _minibatches(self, size: int) -> list[torch.Tensor]:

@@ -52,6 +52,21 @@ def test_rollout_matches_the_env_and_rescoring(setup):
     assert torch.all(entropy[rollout.mask.bool()] > 0)
 
 
+def test_temperature_samples_and_scores_the_same_sharpened_distribution(setup):
+    """At temperature 0.3 the stored log-probs are those of softmax(logits / 0.3), what re-scoring at 0.3 computes
+    (so PPO's first ratio stays 1), not the T = 1 ones; the entropy is that of the sharper distribution."""
+    envs, policy = setup
+    envs.reset(seed=5)
+    cold = collect_rollout(policy, envs, generator=torch.Generator().manual_seed(1), temperature=0.3)
+    with torch.no_grad():
+        at_t, _, entropy_t = sequence_logprobs(policy, cold, entropy="logged", temperature=0.3)
+        at_1, _, entropy_1 = sequence_logprobs(policy, cold, entropy="logged")
+    torch.testing.assert_close(at_t, cold.logprobs, atol=1e-5, rtol=0)
+    real = cold.mask.bool()
+    assert (at_t[real] - at_1[real]).abs().max() > 0.1
+    assert entropy_t[real].mean() < entropy_1[real].mean()
+
+
 def test_rollout_is_reproducible_and_greedy_is_deterministic(setup):
     envs, policy = setup
     envs.reset(seed=3)

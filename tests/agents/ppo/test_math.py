@@ -69,6 +69,7 @@ def test_approx_kl_and_masked_mean():
         ({"batch_size": 0}, r"Expected batch_size to be a positive int, got 0 \(int\)"),
         ({"n_steps": -2}, r"Expected n_steps to be a positive int, got -2"),
         ({"learning_rate": 0.0}, r"Expected learning_rate > 0, got 0.0"),
+        ({"temperature": 0}, r"Expected temperature > 0, got 0 \(int\)"),
         ({"n_epochs": 1.5}, r"Expected n_epochs to be a positive int, got 1.5 \(float\)"),
         ({"gamma": 1.5}, r"Expected gamma in \[0, 1\], got 1.5"),
         ({"kl_coef": -0.1}, r"Expected kl_coef >= 0, got -0.1"),
