@@ -312,9 +312,10 @@ def test_bad_prompt_formats():
 def test_stop_token_ids_end_episodes_like_eos_in_both_envs():
     """An instruct model's end of turn (here the tokenizer's <unk>, a special token) ends the episode as EOS does:
     the response stops there (the token is dropped by decoding), is scored, and the vector env agrees."""
-    plain = gym.make(ENV_ID).unwrapped
+    small = {"num_examples": {"train": 40}}  # the vector env tokenizes its whole split up front
+    plain = gym.make(ENV_ID, **small).unwrapped
     unk = plain.tokenizer.unk_token_id
-    env = gym.make(ENV_ID, stop_token_ids=[unk]).unwrapped
+    env = gym.make(ENV_ID, stop_token_ids=[unk], **small).unwrapped
     assert env.episode.stop_token_ids == (env.eos_token_id, unk) and env.action_masks()[unk]
     assert not plain.action_masks()[unk]  # a special token is masked unless it ends the episode
     for e in (env, plain):
@@ -326,7 +327,8 @@ def test_stop_token_ids_end_episodes_like_eos_in_both_envs():
     for token in env.reference_actions():
         _, plain_reward, _, _, plain_info = plain.step(token)
     assert terminated and info["response"] == plain_info["response"] and reward == plain_reward == 1.0
-    vector = gym.make_vec(ENV_ID, num_envs=2, stop_token_ids=[unk], reward="token_bleu", info_metrics=True)
+    vector = gym.make_vec(ENV_ID, num_envs=2, stop_token_ids=[unk], reward="token_bleu", info_metrics=True,
+                          scoring_workers=0, **small)
     vector.reset(seed=0, options={"example_index": np.array([3, 3])})
     for token in ref:
         assert not vector.step(np.array([token, token]))[2].any()
