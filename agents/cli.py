@@ -20,6 +20,7 @@ import gymnasium as gym
 
 import textgym  # noqa: F401 - registers the ids
 from agents.ppo.callbacks import BaseCallback
+from agents.ppo.config import BASELINES
 from textgym.error import InvalidArgumentError, TextGymError, check_int, suggest
 
 __all__ = ["HelpFormatter", "evaluate", "main", "run_command", "train"]
@@ -202,7 +203,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--sft-steps", type=int, default=1000, help="supervised warm-start steps (batch 32)")
     tr.add_argument("--ppo-updates", type=int, default=100, help="PPO updates after the warm start")
     tr.add_argument("--learning-rate", type=float, default=3e-5, help="PPO's learning rate")
-    tr.add_argument("--baseline", default="group", choices=["value", "greedy", "group"],
+    tr.add_argument("--baseline", default="group", choices=BASELINES,
                     help="PPO's advantage baseline (group: leave-one-out over 4 samples of each example)")
     tr.add_argument("--temperature", type=float, default=0.5, help="PPO's sampling temperature")
     tr.add_argument("--out", default="textgym-run", help="checkpoint folder (load it with agents.PPO.load)")
