@@ -65,7 +65,8 @@ def measure(ranks: int, device: str, num_envs: int, updates: int, model: str) ->
                    str(_free_port()), "-m", "benchmarks.throughput.distributed", "--worker", str(out), "--device",
                    device, "--num-envs", str(num_envs), "--updates", str(updates), "--model", model]
         threads = max(1, (os.cpu_count() or 1) // ranks) if device == "cpu" else 1
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)  # keep what is there
+        env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(threads)}
         result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
         if result.returncode != 0 or not out.is_file():
             raise SystemExit(f"torchrun with {ranks} ranks failed:\n{result.stderr[-3000:]}")

@@ -20,12 +20,13 @@ from tests.agents.ppo.distributed_worker import ENV, OPTIONS, capture_gradients,
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 REPO = Path(__file__).resolve().parents[3]
+PYTHONPATH = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
 
 
 def torchrun(*args, nproc=2, timeout=180):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
                str(_free_port()), str(WORKER), *map(str, args)]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -37,7 +38,7 @@ def test_textgym_train_under_torchrun_trains_on_both_ranks_and_reports_once(tmp_
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
                str(_free_port()), "-m", "agents", "train", "--num-envs", "8", "--sft-steps", "20", "--ppo-updates",
                "2", "--out", str(tmp_path / "run"), "--env-kwarg", "difficulty=1", "--env-kwarg", "max_new_tokens=12"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     scores = [line for line in result.stdout.splitlines() if line.startswith("validation score")]
@@ -118,7 +119,7 @@ def test_a_rank_that_dies_makes_the_other_fail_with_a_clear_error(tmp_path):
     port = _free_port()
     processes = []
     for rank in (0, 1):
-        env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RANK": str(rank),
+        env = {**os.environ, "PYTHONPATH": PYTHONPATH, "OMP_NUM_THREADS": "1", "RANK": str(rank),
                "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
                "TEXTGYM_DIST_TIMEOUT": "30"}
         processes.append(subprocess.Popen([sys.executable, str(WORKER), "die", str(tmp_path)], env=env, cwd=REPO,
