@@ -23,7 +23,7 @@ from agents.ppo.callbacks import BaseCallback
 from agents.ppo.config import BASELINES
 from textgym.error import InvalidArgumentError, TextGymError, check_int, suggest
 
-__all__ = ["HelpFormatter", "evaluate", "main", "run_command", "train"]
+__all__ = ["HelpFormatter", "add_command", "evaluate", "main", "run_command", "train"]
 
 AGENTS = ("random", "reference")
 _LABELS = {"bleu": "BLEU", "chrf": "chrF", "chrf++": "chrF++", "ter": "TER"}
@@ -178,10 +178,15 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def add_command(subparsers: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` shows ``help`` as its description and every option's default."""
+    return subparsers.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                                 formatter_class=HelpFormatter)
+
+
 def _parser() -> argparse.ArgumentParser:
     def command(name: str, help: str) -> argparse.ArgumentParser:
-        sub_parser = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
-                                    formatter_class=HelpFormatter)
+        sub_parser = add_command(sub, name, help)
         sub_parser.add_argument("--env", "--task", dest="env", default="TextGen-Translate-v0",
                                 help="environment id (--task is the same option)")
         sub_parser.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",

@@ -19,13 +19,12 @@ DEFAULT_AGENTS = ("random", "reference", "greedy", "sft", "ppo")
 
 
 def _parser() -> argparse.ArgumentParser:
-    from agents.cli import HelpFormatter
+    from agents.cli import HelpFormatter, add_command
     from benchmarks.leaderboard.agents import BUILTIN_AGENTS
     from benchmarks.leaderboard.suites import SUITES
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
-                              formatter_class=HelpFormatter)
+        return add_command(sub, name, help)
 
     parser = argparse.ArgumentParser(prog="textgym-bench", description=__doc__.splitlines()[0].replace("``", ""),
                                      formatter_class=HelpFormatter)
