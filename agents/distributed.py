@@ -22,11 +22,13 @@ from collections.abc import Iterable
 
 import torch
 
+from agents.ppo.loss import masked_mean
 from textgym.error import TextGymError
 
 __all__ = ["DataParallel", "DistributedError"]
 
 TIMEOUT_S = float(os.environ.get("TEXTGYM_DIST_TIMEOUT", "120"))
+RANK_SEED_STRIDE = 1_000_003  # rank r's random streams start at seed + r * this (rank 0: the one-process stream)
 
 
 class DistributedError(TextGymError, RuntimeError):
@@ -58,6 +60,16 @@ class DataParallel:
         """Rank 0: the one that logs, evaluates and writes checkpoints."""
         return self.rank == 0
 
+    def rank_seed(self, seed: int) -> int:
+        """This rank's seed for streams each rank draws on its own (sampling, batch order): ``seed`` on rank 0."""
+        return seed + RANK_SEED_STRIDE * self.rank
+
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on any rank (itself in one process): decisions that end loops must agree."""
+        if not self.active:
+            return flag
+        return bool(self.sum(torch.tensor([float(flag)], device=self._comm_device)) > 0)
+
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """The sum over ranks of ``tensor`` (a new tensor; the input as it is in one process)."""
         if not self.active:
@@ -87,9 +99,9 @@ class DataParallel:
 
     def masked_mean(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``masked_mean`` over every rank's positions (no gradient flows through the reduction)."""
-        mask = mask.to(values.dtype)
         if not self.active:
-            return (values * mask).sum() / mask.sum().clamp(min=1)
+            return masked_mean(values, mask)
+        mask = mask.to(values.dtype)
         both = self.sum(torch.stack([(values * mask).sum(), mask.sum()]).detach().double().to(self._comm_device))
         return (both[0] / both[1].clamp(min=1)).to(values.dtype).to(values.device)
 

@@ -78,7 +78,7 @@ class SFT:
         # under torchrun: each rank draws its own batches; gradients are averaged over every rank's tokens
         self.parallel = DataParallel(envs.device)
         self.parallel.broadcast_module(policy)
-        self.generator = torch.Generator().manual_seed(self.config.seed + 1_000_003 * self.parallel.rank)
+        self.generator = torch.Generator().manual_seed(self.parallel.rank_seed(self.config.seed))
         self.num_timesteps = 0
         self.losses: list[float] = []
 

@@ -47,8 +47,6 @@ from textgym.vector.torch_env import TextGenVectorEnv
 
 __all__ = ["PPO"]
 
-RANK_SEED_STRIDE = 1_000_003  # rank r's sampling and minibatch streams start at seed + r * this
-
 def _concat(rollouts: list[Rollout]) -> Rollout:
     return Rollout(*(torch.cat([getattr(r, f.name) for r in rollouts]) for f in fields(Rollout)))
 
@@ -110,12 +108,12 @@ class PPO:
         self.num_timesteps = 0
         self.verbose, self.log_path = verbose, Path(log_path) if log_path else None
         self.generator = torch.Generator(device=self.device)
-        rank_offset = RANK_SEED_STRIDE * self.parallel.rank  # ranks sample, and order minibatches, independently
-        if self.config.seed is not None:
-            self.generator.manual_seed(self.config.seed + rank_offset)
+        seed = self.config.seed  # under torchrun each rank samples, and orders minibatches, on its own stream
+        if seed is not None:
+            self.generator.manual_seed(self.parallel.rank_seed(seed))
         # the minibatch order: its own persistent stream (saved with checkpoints), so each epoch draws a new one
         self.shuffle_generator = torch.Generator().manual_seed(
-            self.config.seed + rank_offset if self.config.seed is not None else int(torch.randint(2**62, ()).item()))
+            self.parallel.rank_seed(seed) if seed is not None else int(torch.randint(2**62, ()).item()))
         self._env_seeded = False
         self.history: list[dict[str, float]] = []
         self._csv_columns: list[str] = []
@@ -227,7 +225,7 @@ class PPO:
             if stats is None:  # an SB3 callback's on_step stopped training inside the rollout (SB3: no train step)
                 break
             keep_going = hook(stats)  # callbacks may add eval/... entries
-            keep_going = not self._any_rank(not keep_going)  # all ranks stop together, or none
+            keep_going = not self.parallel.any(not keep_going)  # all ranks stop together, or none
             for key, value in self._captured.items():  # what SB3 callbacks recorded in model.logger
                 stats.setdefault(key, value)
             self._captured.clear()
@@ -382,18 +380,12 @@ class PPO:
         start = self.num_timesteps
         with autocast(self.device, self.autocast_dtype):
             rollout, baselines = self._collect(self._step_hook(hook))
-        if self._any_rank(self._stop_requested):
+        if self.parallel.any(self._stop_requested):
             return None
         hook.on_rollout_end()
         # every rank's tokens (counted step by step for SB3's callbacks, this rank's only, until here)
         self.num_timesteps = start + int(self.parallel.sum(rollout.mask.sum()))
         return rollout, baselines
-
-    def _any_rank(self, flag: bool) -> bool:
-        """Whether ``flag`` holds on any rank (itself in one process): decisions that end loops must agree."""
-        if not self.parallel.active:
-            return flag
-        return bool(self.parallel.sum(torch.tensor([float(flag)], device=self.parallel._comm_device)) > 0)
 
     def _step_hook(self, hook: BaseCallback) -> Any:
         """The per-step function of a rollout for callbacks that want steps (SB3's): counts tokens, calls them."""
@@ -469,7 +461,6 @@ class PPO:
             return sequence_logprobs(self.reference, rollout, rows, temperature=self.config.temperature)[0]
         with self.policy.adapters_disabled():
             return sequence_logprobs(self.policy, rollout, rows, temperature=self.config.temperature)[0]
-
 
     def _minibatches(self, size: int) -> list[torch.Tensor]:
         """A fresh random order of the rollout's episodes, cut into minibatches (one draw per epoch)."""
