@@ -133,15 +133,16 @@ class Episode:
         self.eos_token_id = int(self.tokenizer.eos_token_id)
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = int(pad if pad is not None else self.eos_token_id)
+        self.special_ids = frozenset(getattr(self.tokenizer, "all_special_ids", []) or [])
         self.stop_token_ids = self._stop_ids(stop_token_ids)
         self._stop_tensors: dict[Any, Any] = {}
         self.examples: Sequence[Example] = self.task.examples(self.split)
         self._warned_truncation = False
         # The tokens no response contains (padding, BOS, the tokenizer's other specials), EOS aside: masked off
         # by action_mask(), for MaskablePPO-style agents. The env accepts them all the same.
-        specials = set(getattr(self.tokenizer, "all_special_ids", []) or []) | {self.pad_token_id}
         self.action_mask = np.ones(self.vocab_size, dtype=bool)
-        masked = [i for i in sorted(specials) if 0 <= i < self.vocab_size and i not in self.stop_token_ids]
+        masked = [i for i in sorted(self.special_ids | {self.pad_token_id})
+                  if 0 <= i < self.vocab_size and i not in self.stop_token_ids]
         self.action_mask[masked] = False
 
     def _stop_ids(self, given: Sequence[int] | None) -> tuple[int, ...]:
@@ -150,14 +151,14 @@ class Episode:
             given = self._model_stop_ids() if self.prompt_format == "chat" else ()
         elif isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
             raise InvalidArgumentError(f"Expected stop_token_ids to be a list of token ids, got {given!r}.")
-        specials = set(getattr(self.tokenizer, "all_special_ids", []) or [])
         out = [self.eos_token_id]
         for token in given:
-            if isinstance(token, bool) or not isinstance(token, (int, np.integer)) or int(token) not in specials:
+            integer = isinstance(token, (int, np.integer)) and not isinstance(token, bool)
+            if not integer or int(token) not in self.special_ids:
                 raise InvalidArgumentError(
                     f"stop_token_ids: {token!r} is not a special token id of the tokenizer (a response is decoded "
                     f"with special tokens dropped, so only those can end it cleanly). Its special ids: "
-                    f"{sorted(specials)}."
+                    f"{sorted(self.special_ids)}."
                 )
             if int(token) not in out:
                 out.append(int(token))
@@ -171,8 +172,7 @@ class Episode:
             return []
         eos = json.loads(path.read_text()).get("eos_token_id")
         ids = eos if isinstance(eos, list) else [eos] if isinstance(eos, int) else []
-        specials = set(getattr(self.tokenizer, "all_special_ids", []) or [])
-        return [i for i in ids if isinstance(i, int) and i in specials]
+        return [i for i in ids if isinstance(i, int) and i in self.special_ids]
 
     def is_stop(self, token: Any) -> Any:
         """Whether ``token`` ends an episode by choice (EOS or another stop id): ints, numpy arrays, tensors."""

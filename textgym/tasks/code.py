@@ -97,8 +97,8 @@ class CodeTask(Task):
         dataset_config: str | None = None,
         dataset_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        hf = isinstance(dataset, str) and dataset.startswith("hf:")
-        if not hf and dataset not in CODE_DATASETS:
+        hf = loaders.hf_name(dataset)
+        if hf is None and dataset not in CODE_DATASETS:
             accepted = suggest(str(dataset), (*CODE_DATASETS, "hf:<name>"))
             raise UnknownDatasetError(f"Unknown code dataset {dataset!r}. {accepted}")
         loaders.check_hf_options(dataset, dataset_config, dataset_kwargs)
@@ -117,8 +117,8 @@ class CodeTask(Task):
                                "pass": self.scorer.sibling(False) if partial_credit else self.scorer}
         self._sizes = split_sizes(num_examples)
         self._data: dict[str, list[Example]] | None = None
-        if hf:
-            records = loaders.load_hf_code(dataset[3:], dataset_config, **dict(dataset_kwargs or {}))
+        if hf is not None:
+            records = loaders.load_hf_code(hf, dataset_config, **dict(dataset_kwargs or {}))
             self._data = {split: [self._humaneval_example(r) if r["kind"] == "humaneval"
                                   else self._mbpp_example(r, include_challenge_tests) for r in rows]
                           for split, rows in records.items()}

@@ -90,9 +90,9 @@ class DialogueTask(Task):
         self._dialogues: list[loaders.Dialogue] = []
         self._data: dict[str, list[Example]] | None = None
         if not builtin:
-            self._dialogues = (loaders.load_hf_dialogues(dataset[3:], dataset_config, **dict(dataset_kwargs or {}))
-                               if isinstance(dataset, str) and dataset.startswith("hf:") else
-                               self._load(dataset, data_dir))
+            hf = loaders.hf_name(dataset)
+            self._dialogues = (self._load(dataset, data_dir) if hf is None else
+                               loaders.load_hf_dialogues(hf, dataset_config, **dict(dataset_kwargs or {})))
             self._data = self._examples_from(self._dialogues)
 
     # -- data --------------------------------------------------------------------------------------------

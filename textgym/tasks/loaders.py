@@ -29,6 +29,7 @@ __all__ = [
     "Dialogue",
     "Pair",
     "check_hf_options",
+    "hf_name",
     "load_chitchat",
     "load_chitchat_json",
     "load_dialogues_jsonl",
@@ -217,6 +218,11 @@ def split_pairs(pairs: Sequence[Pair]) -> dict[str, list[Pair]]:
     return out
 
 
+def hf_name(dataset: Any) -> str | None:
+    """The Hugging Face dataset name of ``dataset="hf:NAME"``; None for every other dataset."""
+    return dataset[3:] if isinstance(dataset, str) and dataset.startswith("hf:") else None
+
+
 def check_hf_options(dataset: Any, dataset_config: Any, dataset_kwargs: Any) -> None:
     """``dataset_config``/``dataset_kwargs`` belong to ``hf:`` datasets only, and the kwargs are a mapping."""
     if dataset_kwargs is not None and not isinstance(dataset_kwargs, Mapping):
@@ -224,8 +230,7 @@ def check_hf_options(dataset: Any, dataset_config: Any, dataset_kwargs: Any) -> 
             f"Expected dataset_kwargs to be a dict of datasets.load_dataset keywords, got {dataset_kwargs!r} "
             f"({type(dataset_kwargs).__name__})."
         )
-    hf = isinstance(dataset, str) and dataset.startswith("hf:")
-    if not hf and (dataset_config is not None or dataset_kwargs):
+    if hf_name(dataset) is None and (dataset_config is not None or dataset_kwargs):
         raise InvalidArgumentError(
             f"dataset_config and dataset_kwargs are for dataset='hf:NAME' (datasets.load_dataset), not for "
             f"dataset={dataset!r}."

@@ -132,8 +132,8 @@ class TranslateTask(Task):
                 splits = loaders.load_multi30k(data_dir, src, tgt)
             else:
                 splits = loaders.split_pairs(loaders.load_tatoeba(data_dir, src, tgt))
-        elif isinstance(dataset, str) and dataset.startswith("hf:"):
-            splits = loaders.load_hf_translation(dataset[3:], config, src, tgt, **hf_kwargs)
+        elif (hf := loaders.hf_name(dataset)) is not None:
+            splits = loaders.load_hf_translation(hf, config, src, tgt, **hf_kwargs)
         else:
             splits = loaders.split_pairs(self._load_file_pairs(dataset))
         examples = {}
