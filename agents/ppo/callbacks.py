@@ -12,6 +12,7 @@ counts the tokens generated so far), ``on_rollout_end`` and ``on_training_end``.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -235,8 +236,6 @@ def as_callback(callback: Any) -> BaseCallback:
 
 
 def _is_sb3_callback(callback: Any) -> bool:
-    try:
-        from stable_baselines3.common.callbacks import BaseCallback as SB3BaseCallback
-    except ImportError:  # pragma: no cover - SB3 is a dependency
-        return False
-    return isinstance(callback, SB3BaseCallback)
+    # an SB3 callback exists only once SB3's callbacks module is loaded: no need to import it (seconds) to ask
+    module = sys.modules.get("stable_baselines3.common.callbacks")
+    return module is not None and isinstance(callback, module.BaseCallback)
