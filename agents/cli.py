@@ -89,9 +89,8 @@ def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int =
     for name, value in (("num_envs", num_envs), ("sft_steps", sft_steps), ("ppo_updates", ppo_updates)):
         check_int(name, value)
     val = gym.make_vec(env_id, num_envs=64, autoreset_mode="Disabled", split="validation", **env_kwargs)
-    group: dict[str, Any] = {"group_size": 4} if baseline == "group" else {}
     ppo = PPO(model, env_id, num_envs=num_envs, seed=seed, env_kwargs=env_kwargs, batch_size=num_envs,
-              learning_rate=learning_rate, baseline=baseline, temperature=temperature, **group)
+              learning_rate=learning_rate, baseline=baseline, temperature=temperature)  # group: PPOConfig's 4
     num_val = len(val.unwrapped.examples)  # type: ignore[attr-defined]
     say(f"scoring greedy decoding: mean episode reward over all {num_val} validation examples")
     scores: dict[str, Any] = {"checkpoint": out}

@@ -45,7 +45,10 @@ def gguf_to_folder(gguf_file: str | os.PathLike[str], folder: str | os.PathLike[
     staging = out.with_name(out.name + ".partial")  # a crash mid-way leaves no folder that looks complete
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
-    staging.replace(out) if not out.exists() else _move_into(staging, out)
+    if out.exists():
+        _move_into(staging, out)
+    else:
+        staging.replace(out)
     return out
 
 
