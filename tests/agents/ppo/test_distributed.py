@@ -64,6 +64,7 @@ def union_rollout(tmp_path_factory):
     return path, rollout
 
 
+@pytest.mark.slow  # torchrun starts two interpreters: ~15 s
 def test_two_ranks_take_the_one_process_step_on_the_union(union_rollout, tmp_path):
     path, rollout = union_rollout
     torchrun("update", tmp_path, path)
