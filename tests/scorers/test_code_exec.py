@@ -518,6 +518,28 @@ def test_honest_programs_keep_their_reward_beside_hostile_ones():
     assert [r.pass_rate for r in results[0::2]] == [0.0] * 6
 
 
+@pytest.mark.parametrize("isolation", ["namespaces", "uid"])
+def test_a_program_that_ends_by_itself_is_never_scored_killed(isolation):
+    """The worker reads EOF a moment before the program's process ends; ending it at EOF raced that exit.
+
+    Here the gap is made wide: the program closes its channels (the judge then ends too), then exits on its own
+    0.3 s later. It scores as the same program with no gap does, not ``killed``; one that goes on running past
+    the limit times out.
+    """
+    close = "import os, time\nfor fd in (1, 2, 3, 4, 5):  # output, results, the judge's channel\n    os.close(fd)\n"
+    box = Sandbox(SandboxConfig(timeout_s=TIMEOUT, isolation=isolation), num_workers=2)
+    try:
+        at_once, after_a_gap, never = box.run([CodeJob(close + "os._exit(0)\n", TESTS),
+                                               CodeJob(close + "time.sleep(0.3)\nos._exit(0)\n", TESTS),
+                                               CodeJob(close + "time.sleep(30)\n", TESTS)])
+    finally:
+        box.close()
+    assert at_once.outcome != "killed"
+    assert (after_a_gap.outcome, after_a_gap.reasons) == (at_once.outcome, at_once.reasons)
+    assert after_a_gap.duration_s >= 0.3
+    assert never.outcome == "timeout" and never.duration_s < TIMEOUT + 1.0
+
+
 def test_close_during_a_run_returns_cleanly():
     box = Sandbox(SandboxConfig(timeout_s=20), num_workers=2)
     box.isolation  # noqa: B018

@@ -659,12 +659,14 @@ def _child(role, job, config, mode, fds, uid, worker_pid):
             os._exit(EXIT_SETUP)
         os.close(LIFELINE)
         _become(role, job, config, uid, "/tmp")
-    # the relay: close the child's channels (so EOF comes when the child ends), wait, pass its status on
-    for fd in range(1, LIFELINE + 1):
-        os.close(fd)
-    # The worker ends a run with SIGTERM here; the child stays unreaped (WNOWAIT) while the handler may
-    # fire, so its pid cannot have been reused when the handler kills it.
+    # The relay. The worker ends a run with SIGTERM here as soon as it reads EOF on the child's channels, so
+    # the handler goes in before the relay closes its copies of them: installed after, a program that ends
+    # within that gap (a syntax error, under load) saw the relay die of SIGTERM and scored "killed". The
+    # child stays unreaped (WNOWAIT) while the handler may fire, so its pid cannot have been reused when the
+    # handler kills it.
     signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
+    for fd in range(1, LIFELINE + 1):  # so that EOF comes when the child ends
+        os.close(fd)
     os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     _, status = os.waitpid(pid, 0)
@@ -686,6 +688,26 @@ def _spawn(role, job, config, mode, fds, uid):
                 os._exit(EXIT_SETUP)
         os._exit(EXIT_SETUP)
     return pid
+
+
+def _wait_for_exit(pid, deadline):
+    """Whether child ``pid`` ended by ``deadline`` (it stays unreaped, for :func:`_reap`).
+
+    A program closes its channels (so the worker reads EOF) a moment before its process ends; ending it at
+    EOF raced its own exit and sometimes scored an honest program that exited by itself as ``killed``.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd (kernel < 5.3): poll
+        while time.monotonic() < deadline:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+            time.sleep(0.001)
+        return False
+    try:
+        return bool(select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0])
+    finally:
+        os.close(fd)
 
 
 def _reap(pid, mode):
@@ -809,7 +831,10 @@ def run_job(job, config, mode, uids):
         os.close(fd)
     caps = dict.fromkeys(mine, MAX_RESULT_BYTES)
     caps[p_out[0]] = caps[p_err[0]] = config["output_bytes"]
-    buffers, timed_out, flooded = _read_until(mine, start + job["timeout"], caps, {p_out[0], p_err[0]})
+    deadline = start + job["timeout"]
+    buffers, timed_out, flooded = _read_until(mine, deadline, caps, {p_out[0], p_err[0]})
+    if not (timed_out or flooded) and not _wait_for_exit(program, deadline):
+        timed_out = True  # it closed its channels and went on running
     sig, code = _reap(program, mode)
     if judge_pid is not None:
         _reap(judge_pid, mode)
