@@ -24,6 +24,7 @@ build_tokenizer(make_task("translate"), directory=sys.argv[1])
 """
 
 
+@pytest.mark.slow  # two fresh interpreters, each training the BPE (~9 s)
 def test_default_tokenizer_is_byte_identical_across_fresh_builds(tmp_path):
     files = []
     for run, hash_seed in enumerate(("1", "2")):  # separate interpreters with different string hashing

@@ -293,7 +293,9 @@ def test_the_same_command_with_the_same_seeds_gives_identical_scores(tmp_path):
     assert sft["curve"][0][0] == 0 and sft["curve"][-1][0] >= 3000
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+# ctrl-c (default run) checks the message and the resume; kill-9 (slow run) a resume after no clean-up at all
+@pytest.mark.parametrize("how", [pytest.param(signal.SIGKILL, marks=pytest.mark.slow), signal.SIGINT],
+                         ids=["kill-9", "ctrl-c"])
 def test_a_killed_run_picks_up_where_it_stopped(tmp_path, how):
     command = [sys.executable, "-m", "benchmarks.cli", "leaderboard", "--suite", "textgym-v0-smoke", "--tasks",
                "translate", "dialogue", "--agents", "random", "reference", "greedy", "sft", "--seeds", "0",

@@ -280,10 +280,12 @@ CHAT_TEMPLATE = ("{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}<
 def test_chat_prompt_format_uses_the_tokenizer_template_and_places_bos_once():
     import copy
 
-    plain = gym.make(ENV_ID).unwrapped
+    small = {"num_examples": {"train": 40}}  # the vector env templates its whole split up front
+    plain = gym.make(ENV_ID, **small).unwrapped
     tokenizer = copy.deepcopy(plain.tokenizer)
     tokenizer.chat_template = CHAT_TEMPLATE  # an instruct model's tokenizer carries one
-    chat = gym.make(ENV_ID, tokenizer=tokenizer, prompt_format="chat", system_prompt="You translate.").unwrapped
+    chat = gym.make(ENV_ID, tokenizer=tokenizer, prompt_format="chat", system_prompt="You translate.",
+                    **small).unwrapped
     example = chat.task.examples("train")[0]
     messages = [{"role": "system", "content": "You translate."},
                 {"role": "user", "content": example.prompt.rstrip("\n")}]
@@ -295,7 +297,8 @@ def test_chat_prompt_format_uses_the_tokenizer_template_and_places_bos_once():
     P = chat.max_prompt_tokens
     assert obs["input_ids"][P - len(got):P].tolist() == got
     assert tokenizer.decode(got).endswith("<s>assistant\n")
-    vector = gym.make_vec(ENV_ID, num_envs=2, tokenizer=tokenizer, prompt_format="chat", system_prompt="You translate.")
+    vector = gym.make_vec(ENV_ID, num_envs=2, tokenizer=tokenizer, prompt_format="chat", system_prompt="You translate.",
+                          **small)
     vector_obs, _ = vector.reset(options={"example_index": np.array([0, 0])})
     assert vector_obs["input_ids"][0].tolist() == obs["input_ids"].tolist()  # one Episode: the same prompt
 

@@ -112,7 +112,8 @@ def test_humaneval_loops_stay_one_test():
     assert [t.code for t in tests] == ["check(candidate)"] and "def check" in setup
 
 
-@pytest.mark.parametrize("variant", ["mbpp", "mbpp-sanitized"])
+# the sanitized set is mostly a subset of the full one: it runs in the slow pass
+@pytest.mark.parametrize("variant", ["mbpp", pytest.param("mbpp-sanitized", marks=pytest.mark.slow)])
 def test_mbpp_reference_solutions_pass(variant):
     task = make_task("code", dataset=variant, data_dir=shared_data("mbpp"), include_challenge_tests=True,
                      num_workers=2)
@@ -163,7 +164,7 @@ def _forger(example, exit_early):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox isolates programs as root; CI runs as root")
-@pytest.mark.parametrize("dataset", ["humaneval", "mbpp-sanitized"])
+@pytest.mark.parametrize("dataset", ["humaneval", pytest.param("mbpp-sanitized", marks=pytest.mark.slow)])
 def test_the_universal_forger_passes_nothing(dataset):
     folder = shared_data("humaneval" if dataset == "humaneval" else "mbpp")
     task = make_task("code", dataset=dataset, data_dir=folder, num_workers=2)
