@@ -1,4 +1,4 @@
-"""Agents for textgym environments: the Agent protocol, baselines, and (imported on first use) PPO and SFT.
+"""Agents for textgym environments: the Agent protocol, baselines, and (imported on first use) PPO, ReST and SFT.
 
 Example:
     >>> from agents import PPO, PPOConfig, SFT, SFTConfig  # the trainers load torch/transformers lazily
@@ -9,9 +9,10 @@ from __future__ import annotations
 from agents.base import Agent
 from agents.baselines import GreedyAgent, RandomAgent, ReferenceAgent
 
-__all__ = ["PPO", "SFT", "Agent", "GreedyAgent", "PPOConfig", "RandomAgent", "ReferenceAgent", "SFTConfig"]
+__all__ = ["PPO", "SFT", "Agent", "GreedyAgent", "PPOConfig", "RandomAgent", "ReST", "ReferenceAgent", "SFTConfig"]
 
-_LAZY = {"PPO": "agents.ppo", "PPOConfig": "agents.ppo", "SFT": "agents.sft", "SFTConfig": "agents.sft"}
+_LAZY = {"PPO": "agents.ppo", "PPOConfig": "agents.ppo", "ReST": "agents.rest", "SFT": "agents.sft",
+         "SFTConfig": "agents.sft"}
 
 
 def __getattr__(name: str) -> object:

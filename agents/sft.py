@@ -38,10 +38,15 @@ class SFTConfig:
     """As :attr:`agents.ppo.config.PPOConfig.precision`: bf16 autocast on bf16 CUDA devices with ``"auto"``."""
     seed: int = 0
     """Seed of the example order."""
+    labelled: int | None = None
+    """A label budget: train on the references of the split's first ``labelled`` examples only (None: all of
+    them). RL still sees every prompt: the regime where rewards are cheaper than demonstrations."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
             check_int(f"SFTConfig.{name}", getattr(self, name))
+        if self.labelled is not None:
+            check_int("SFTConfig.labelled", self.labelled)
         check_precision(self.precision, "SFTConfig.precision")
         for name in ("learning_rate", "max_grad_norm"):
             value = getattr(self, name)
@@ -56,6 +61,19 @@ def sft_batch(envs: TextGenVectorEnv, index: torch.Tensor) -> tuple[torch.Tensor
     attention = torch.cat([envs.prompt_mask[index], response_mask], dim=1)
     labels = torch.where(response_mask.bool(), response, -100)
     return input_ids, attention, labels
+
+
+def response_nll(policy: TransformerPolicy, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                 response: torch.Tensor, response_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-mean cross-entropy of the responses (where ``response_mask`` is 1) given the prompts, and its mask.
+
+    The supervised loss of SFT (on references) and of :class:`agents.rest.ReST` (on the policy's own filtered
+    samples). The forward runs under the caller's autocast; the loss is fp32.
+    """
+    logits = response_forward(policy, prompt_ids, prompt_mask, response, response_mask).logits  # [B, T', V]
+    labels = torch.where(response_mask.bool(), response, -100)[:, : logits.shape[1]]  # T': the longest response
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
+    return loss, labels != -100
 
 
 class SFT:
@@ -79,25 +97,29 @@ class SFT:
         self.parallel = DataParallel(envs.device)
         self.parallel.broadcast_module(policy)
         self.generator = torch.Generator().manual_seed(self.parallel.rank_seed(self.config.seed))
+        self.num_labelled = len(envs.examples) if self.config.labelled is None else self.config.labelled
+        if self.num_labelled > len(envs.examples):
+            raise InvalidArgumentError(
+                f"SFTConfig.labelled={self.num_labelled} exceeds the split's {len(envs.examples)} examples; "
+                f"accepted: 1..{len(envs.examples)} or None (all)."
+            )
         self.num_timesteps = 0
         self.losses: list[float] = []
 
     def step(self) -> float:
         """One optimizer step on a random batch; returns its loss."""
         envs, P = self.envs, self.envs.max_prompt_tokens
-        index = torch.randint(len(envs.examples), (self.config.batch_size,), generator=self.generator).to(envs.device)
-        input_ids, attention, labels = sft_batch(envs, index)
+        index = torch.randint(self.num_labelled, (self.config.batch_size,), generator=self.generator).to(envs.device)
+        input_ids, attention, _ = sft_batch(envs, index)
         with autocast(envs.device, self._autocast_dtype):
-            logits = response_forward(self.policy, input_ids[:, :P], attention[:, :P], input_ids[:, P:],
-                                      attention[:, P:]).logits  # [B, T', V]: up to the batch's longest reference
-        labels = labels[:, : logits.shape[1]]
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
+            loss, tokens = response_nll(self.policy, input_ids[:, :P], attention[:, :P], input_ids[:, P:],
+                                        attention[:, P:])
         self.optimizer.zero_grad()
-        (loss * self.parallel.token_scale(labels != -100)).backward()
+        (loss * self.parallel.token_scale(tokens)).backward()
         self.parallel.average_gradients(self.policy.trainable_parameters())
         torch.nn.utils.clip_grad_norm_(self.policy.trainable_parameters(), self.config.max_grad_norm)
         self.optimizer.step()
-        self.num_timesteps += int(self.parallel.sum((labels != -100).sum()))  # every rank's: loops agree
+        self.num_timesteps += int(self.parallel.sum(tokens.sum()))  # every rank's: loops agree
         self.losses.append(float(loss.detach()))
         return self.losses[-1]
 

@@ -79,6 +79,27 @@ def test_sft_config_errors():
         SFTConfig(learning_rate=-1)
     with pytest.raises(InvalidArgumentError, match=r"Expected SFTConfig.max_grad_norm > 0, got 0"):
         SFTConfig(max_grad_norm=0)
+    with pytest.raises(InvalidArgumentError, match=r"Expected SFTConfig.labelled to be a positive int, got 0"):
+        SFTConfig(labelled=0)
+    envs = gym.make_vec("TextGen-Translate-v0", num_envs=2, autoreset_mode="Disabled", **KW)
+    policy = TransformerPolicy("tiny", envs.vocab_size, max_positions=96, eos_token_id=envs.eos_token_id)
+    with pytest.raises(InvalidArgumentError, match=r"SFTConfig.labelled=301 exceeds the split's 300 examples; "
+                                                   r"accepted: 1..300 or None"):
+        SFT(policy, envs, SFTConfig(labelled=301))
+
+
+def test_a_label_budget_trains_on_the_first_examples_only(monkeypatch):
+    """``labelled=N``: every batch is drawn from the split's first N examples (the RL stage still sees all)."""
+    import agents.sft
+
+    envs = gym.make_vec("TextGen-Translate-v0", num_envs=2, autoreset_mode="Disabled", **KW)
+    policy = TransformerPolicy("tiny", envs.vocab_size, max_positions=96, eos_token_id=envs.eos_token_id)
+    drawn: list[torch.Tensor] = []
+    real = agents.sft.sft_batch
+    monkeypatch.setattr(agents.sft, "sft_batch", lambda e, index: drawn.append(index) or real(e, index))
+    SFT(policy, envs, SFTConfig(batch_size=16, labelled=5)).train_steps(20)
+    seen = torch.cat(drawn)
+    assert seen.max() < 5 and set(seen.tolist()) == set(range(5))
 
 
 def test_max_grad_norm_clips_the_sft_step():
