@@ -1,7 +1,7 @@
-"""Agents for textgym environments: the Agent protocol, baselines, and (imported on first use) PPO, ReST and SFT.
+"""Agents for textgym environments: the Agent protocol, baselines, and the trainers (imported on first use).
 
 Example:
-    >>> from agents import PPO, PPOConfig, SFT, SFTConfig  # the trainers load torch/transformers lazily
+    >>> from agents import GRPO, PPO, PPOConfig, ReST, SFT, SFTConfig  # they load torch/transformers lazily
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 from agents.base import Agent
 from agents.baselines import GreedyAgent, RandomAgent, ReferenceAgent
 
-__all__ = ["PPO", "SFT", "Agent", "GreedyAgent", "PPOConfig", "RandomAgent", "ReST", "ReferenceAgent", "SFTConfig"]
+__all__ = ["GRPO", "PPO", "SFT", "Agent", "GreedyAgent", "PPOConfig", "RandomAgent", "ReST", "ReferenceAgent",
+           "SFTConfig"]
 
-_LAZY = {"PPO": "agents.ppo", "PPOConfig": "agents.ppo", "ReST": "agents.rest", "SFT": "agents.sft",
-         "SFTConfig": "agents.sft"}
+_LAZY = {"GRPO": "agents.grpo", "PPO": "agents.ppo", "PPOConfig": "agents.ppo", "ReST": "agents.rest",
+         "SFT": "agents.sft", "SFTConfig": "agents.sft"}
 
 
 def __getattr__(name: str) -> object:

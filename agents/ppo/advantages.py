@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["compute_gae", "leave_one_out_baselines", "self_critical_advantages"]
+__all__ = ["compute_gae", "group_normalized_advantages", "leave_one_out_baselines", "self_critical_advantages"]
 
 
 def compute_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0,
@@ -58,3 +58,14 @@ def leave_one_out_baselines(scores: torch.Tensor, group_size: int) -> torch.Tens
     """
     groups = scores.view(-1, group_size)
     return ((groups.sum(1, keepdim=True) - groups) / (group_size - 1)).flatten()
+
+
+def group_normalized_advantages(scores: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+    """GRPO's advantages ``[B]`` (Shao et al. 2024, outcome supervision): ``(score - group mean) / (group std + eps)``.
+
+    ``scores`` holds groups of ``group_size`` consecutive samples of one example each, as for
+    :func:`leave_one_out_baselines`; the standard deviation is the sample one (Bessel-corrected), as TRL's. A group
+    whose samples all scored the same gets 0.
+    """
+    groups = scores.view(-1, group_size)
+    return ((groups - groups.mean(1, keepdim=True)) / (groups.std(1, keepdim=True) + eps)).flatten()

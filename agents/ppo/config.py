@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from agents.precision import check_precision
 from textgym.error import InvalidArgumentError, check_int
 
-__all__ = ["BASELINES", "REMOVED", "PPOConfig"]
+__all__ = ["ADVANTAGE_SCALES", "BASELINES", "LOSS_AGGREGATIONS", "REMOVED", "PPOConfig"]
 
 BASELINES = ("value", "greedy", "group")
+ADVANTAGE_SCALES = ("batch", "group")
+LOSS_AGGREGATIONS = ("token", "sequence")
 # removed fields -> what replaces them (a config that still names one gets this as its error)
 REMOVED = {"adaptive_kl": "the adaptive KL controller runs when kl_target is set (and target_kl now only stops "
                           "epochs early, as in SB3): pass kl_target=... instead of adaptive_kl=True"}
@@ -64,6 +66,15 @@ class PPOConfig:
     sample's baseline is the mean score of the others on its example."""
     group_size: int = 4
     """Samples per example with ``baseline="group"``; must divide ``num_envs``."""
+    advantage_scale: str = "batch"
+    """How advantages are scaled before the clipped loss. ``"batch"``: per minibatch, over its real tokens (SB3's
+    ``normalize_advantage``; centred too with the value baseline). ``"group"`` (GRPO, Shao et al. 2024; needs
+    ``baseline="group"``): a sample's advantage, on each of its tokens, is its episode return minus its group's
+    mean, over the group's standard deviation (+1e-4, as TRL), and the minibatch does not rescale it."""
+    loss_aggregation: str = "token"
+    """How the clipped loss averages a minibatch. ``"token"``: over all its real tokens (SB3; DAPO's token-level
+    loss). ``"sequence"``: each episode's token mean, then the mean over episodes (GRPO's loss: a short and a long
+    answer weigh the same)."""
     temperature: float = 1.0
     """Sampling temperature of the rollouts: the logits are divided by it before sampling, and every log-prob PPO
     computes (old, new, reference) is of that same distribution, so the ratio and the KL compare like with like (as
@@ -77,9 +88,7 @@ class PPOConfig:
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
-        if self.baseline not in BASELINES:
-            accepted = ", ".join(map(repr, BASELINES))
-            raise InvalidArgumentError(f"Unknown baseline {self.baseline!r}. Accepted: {accepted}.")
+        self._check_choices()
         positive = {"learning_rate": self.learning_rate, "clip_range": self.clip_range,
                     "max_grad_norm": self.max_grad_norm, "temperature": self.temperature}
         for name, value in positive.items():
@@ -99,6 +108,16 @@ class PPOConfig:
                                ("kl_target", self.kl_target)):
             if optional is not None and not optional > 0:
                 raise InvalidArgumentError(f"Expected {name} > 0 or None, got {optional!r}.")
+
+    def _check_choices(self) -> None:
+        for name, value, accepted in (("baseline", self.baseline, BASELINES),
+                                      ("advantage_scale", self.advantage_scale, ADVANTAGE_SCALES),
+                                      ("loss_aggregation", self.loss_aggregation, LOSS_AGGREGATIONS)):
+            if value not in accepted:
+                raise InvalidArgumentError(f"Unknown {name} {value!r}. Accepted: {', '.join(map(repr, accepted))}.")
+        if self.advantage_scale == "group" and self.baseline != "group":
+            raise InvalidArgumentError(f"advantage_scale='group' scales by each example's group of samples, which "
+                                       f"baseline='group' plays; got baseline={self.baseline!r}.")
 
     def check_batch(self, num_envs: int) -> None:
         """Raise if ``batch_size`` does not divide the ``n_steps * num_envs`` episodes of a rollout."""

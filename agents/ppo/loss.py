@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["approx_kl", "approx_kl_per_token", "clipped_surrogate_loss", "clipped_value_loss", "masked_mean"]
+__all__ = ["approx_kl", "approx_kl_per_token", "clipped_surrogate_loss", "clipped_value_loss", "masked_mean",
+           "sequence_mean"]
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -13,13 +14,23 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum() / mask.sum().clamp(min=1)
 
 
+def sequence_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each row's mean over the positions where ``mask`` is 1, then the mean over rows (GRPO's aggregation)."""
+    mask = mask.to(values.dtype)
+    return ((values * mask).sum(1) / mask.sum(1).clamp(min=1)).mean()
+
+
 def clipped_surrogate_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
-                           mask: torch.Tensor, clip_range: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``-mean(min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A))`` and the clipped fraction."""
+                           mask: torch.Tensor, clip_range: float, aggregation: str = "token"
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``-mean(min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A))`` and the clipped fraction (over tokens).
+
+    ``aggregation``: ``"token"``, the mean over every real token; ``"sequence"``, :func:`sequence_mean`.
+    """
     ratio = torch.exp(logprobs - old_logprobs)
     unclipped = advantages * ratio
     clipped = advantages * torch.clamp(ratio, 1 - clip_range, 1 + clip_range)
-    loss = -masked_mean(torch.min(unclipped, clipped), mask)
+    loss = -(sequence_mean if aggregation == "sequence" else masked_mean)(torch.min(unclipped, clipped), mask)
     clip_fraction = masked_mean(((ratio - 1).abs() > clip_range).to(logprobs.dtype), mask)
     return loss, clip_fraction
 

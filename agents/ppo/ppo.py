@@ -34,7 +34,12 @@ import textgym  # noqa: F401 - registers the env ids
 from agents.baselines import GreedyAgent
 from agents.distributed import DataParallel
 from agents.policy import TransformerPolicy, batch_observation
-from agents.ppo.advantages import compute_gae, leave_one_out_baselines, self_critical_advantages
+from agents.ppo.advantages import (
+    compute_gae,
+    group_normalized_advantages,
+    leave_one_out_baselines,
+    self_critical_advantages,
+)
 from agents.ppo.callbacks import BaseCallback, as_callback
 from agents.ppo.checkpoint import load_checkpoint, save_checkpoint
 from agents.ppo.config import REMOVED, PPOConfig
@@ -271,12 +276,8 @@ class PPO:
         kl = None if ref_logprobs is None else (old_logprobs - ref_logprobs) * mask
         rewards = rollout.rewards if kl is None else rollout.rewards - self.kl_coef * kl
         # 4. GAE over tokens, or returns to go minus a per-episode baseline (the greedy replay's score, or the
-        # mean of the other samples of the same example)
-        if baselines:
-            baseline = torch.cat(baselines)
-            advantages, returns = self_critical_advantages(rewards, mask, baseline, cfg.gamma)
-        else:
-            advantages, returns = compute_gae(rewards, old_values, mask, cfg.gamma, cfg.gae_lambda)
+        # mean of the other samples of the same example), or GRPO's group-normalised returns
+        advantages, returns = self._advantages(rewards, mask, old_values, baselines)
         # 5. epochs of minibatch updates; dropout stays off (as TRL does): with it the ratio would be noise
         # from the first minibatch on, and clipping would zero most gradients
         losses: dict[str, list[float]] = {"policy_gradient_loss": [], "value_loss": [], "entropy": [],
@@ -294,13 +295,10 @@ class PPO:
                     old_logprobs[rows], old_entropy[rows] = logprobs.detach(), entropy.detach()  # type: ignore[union-attr]
                 mb_mask = mask[rows]
                 mb_adv = advantages[rows]
-                # normalise per minibatch over its real tokens (SB3's normalize_advantage=True); advantages against
-                # a per-episode baseline are only scaled: their sign (better or worse than it) is the signal
-                mean = self.parallel.masked_mean  # the statistics of every rank's minibatch (under torchrun)
-                centred = mb_adv if baselines else (mb_adv - mean(mb_adv, mb_mask)) * mb_mask
-                mb_adv = centred / (mean(centred**2, mb_mask).sqrt() + 1e-8)
+                if cfg.advantage_scale == "batch":  # GRPO's "group" ones are scaled already, per group
+                    mb_adv = self._scale_minibatch(mb_adv, mb_mask, centre=not baselines)
                 policy_loss, clip_fraction = clipped_surrogate_loss(logprobs, old_logprobs[rows], mb_adv, mb_mask,
-                                                                    cfg.clip_range)
+                                                                    cfg.clip_range, cfg.loss_aggregation)
                 loss = policy_loss
                 if entropy is not None:
                     entropy_mean = masked_mean(entropy, mb_mask)
@@ -317,7 +315,9 @@ class PPO:
                     break
                 self.optimizer.zero_grad()
                 # under torchrun: the gradients of the token mean over every rank's minibatch, as one process would
-                (loss * self.parallel.token_scale(mb_mask)).backward()
+                # (a sequence mean: every rank's minibatch has the same number of episodes, so the average is it)
+                scale = self.parallel.token_scale(mb_mask) if cfg.loss_aggregation == "token" else 1.0
+                (loss * scale).backward()
                 self.parallel.average_gradients(self.policy.trainable_parameters())
                 torch.nn.utils.clip_grad_norm_(self.policy.trainable_parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
@@ -426,6 +426,28 @@ class PPO:
                 replay = {"example_index": self.env.example_index.clone()}
                 baselines.append(collect_rollout(self.policy, self.env, deterministic=True, options=replay).returns)
         return _concat(batches), baselines
+
+    def _advantages(self, rewards: torch.Tensor, mask: torch.Tensor, old_values: torch.Tensor,
+                    baselines: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Advantages and value targets ``[N, T]`` of the rollout, by ``baseline`` and ``advantage_scale``."""
+        cfg = self.config
+        if cfg.advantage_scale == "group":  # GRPO: the episode's return against its group, on every token
+            episode_returns = (rewards * mask).sum(1)
+            return (group_normalized_advantages(episode_returns, cfg.group_size)[:, None] * mask,
+                    episode_returns[:, None] * mask)
+        if baselines:
+            return self_critical_advantages(rewards, mask, torch.cat(baselines), cfg.gamma)
+        return compute_gae(rewards, old_values, mask, cfg.gamma, cfg.gae_lambda)
+
+    def _scale_minibatch(self, advantages: torch.Tensor, mask: torch.Tensor, centre: bool) -> torch.Tensor:
+        """SB3's ``normalize_advantage``: over the minibatch's real tokens (every rank's, under torchrun).
+
+        Advantages against a per-episode baseline are only scaled (``centre=False``): their sign, better or worse
+        than the baseline, is the signal.
+        """
+        mean = self.parallel.masked_mean
+        centred = (advantages - mean(advantages, mask)) * mask if centre else advantages
+        return centred / (mean(centred**2, mask).sqrt() + 1e-8)
 
     @property
     def _needs_reference(self) -> bool:

@@ -33,8 +33,9 @@ def test_a_few_ppo_updates_change_the_weights_and_raise_the_reward():
     assert np.mean(rewards[-2:]) > np.mean(rewards[:2]) + 0.08, rewards  # measured 0.055 -> 0.21
 
 
-def _greedy_gain(seed: int) -> tuple[float, float]:
-    """Greedy token BLEU on 8 embedded sentences after a weak warm start (40 SFT steps), then after 10 PPO updates."""
+def _greedy_gain(seed: int, algorithm: type[PPO] = PPO) -> tuple[float, float]:
+    """Greedy token BLEU on 8 embedded sentences after a weak warm start (40 SFT steps), then after 10 updates of
+    ``algorithm`` (PPO or GRPO, at the same settings)."""
     from agents.evaluation import evaluate
     from agents.sft import SFTConfig
 
@@ -46,8 +47,8 @@ def _greedy_gain(seed: int) -> tuple[float, float]:
     envs = gym.make_vec("TextGen-Translate-v0", num_envs=32, autoreset_mode="Disabled", **kwargs)
     scored = gym.make_vec("TextGen-Translate-v0", num_envs=8, autoreset_mode="Disabled", **kwargs)
     policy = tiny_policy(len(tokenizer), eos_token_id=tokenizer.eos_token_id, seed=seed)
-    model = PPO(policy, envs, seed=seed, learning_rate=1e-3, n_epochs=4, batch_size=32, kl_coef=0.0,
-                baseline="group", group_size=4, temperature=0.3)
+    model = algorithm(policy, envs, seed=seed, learning_rate=1e-3, n_epochs=4, batch_size=32, kl_coef=0.0,
+                      baseline="group", group_size=4, temperature=0.3)
     model.warm_start(SFTConfig(steps=40, batch_size=8, seed=seed, learning_rate=3e-3))
     before = evaluate(model.policy, scored, "all").mean_reward
     model.learn(total_timesteps=32 * 12 * 10)
@@ -61,6 +62,16 @@ def test_rl_raises_the_greedy_score_from_a_weak_warm_start():
     +0.18, +0.08, +0.12, +0.37, -0.04."""
     gains = [after - before for before, after in map(_greedy_gain, (0, 1, 2))]
     assert sum(gains) / 3 > 0.08 and min(gains) > 0, gains
+
+
+@pytest.mark.slow
+def test_grpo_raises_the_greedy_score_from_a_weak_warm_start():
+    """GRPO at PPO's settings above (only the advantages and the loss aggregation differ). Measured gains, seeds
+    0-4: +0.137, +0.019, 0.000, +0.180, +0.027 (PPO: +0.18, +0.08, +0.12, +0.37, -0.04)."""
+    from agents.grpo import GRPO
+
+    gains = [after - before for before, after in (_greedy_gain(seed, GRPO) for seed in range(5))]
+    assert sum(gains) / 5 > 0.03 and min(gains) > -0.01, gains
 
 
 @pytest.mark.slow
