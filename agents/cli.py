@@ -12,7 +12,10 @@ It lives with the agents (the console script ``textgym`` points here; ``python -
 from __future__ import annotations
 
 import argparse
+import copy
+import inspect
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,9 +26,10 @@ from agents.ppo.callbacks import BaseCallback
 from agents.ppo.config import BASELINES
 from textgym.error import InvalidArgumentError, TextGymError, check_int, suggest
 
-__all__ = ["HelpFormatter", "add_command", "evaluate", "main", "run_command", "train"]
+__all__ = ["HelpFormatter", "add_command", "build_parser", "evaluate", "main", "run_command", "train", "train_kwargs"]
 
 AGENTS = ("random", "reference")
+TRAIN_AGENTS = ("ppo", "grpo", "rest")  # the RL stage of textgym train
 _LABELS = {"bleu": "BLEU", "chrf": "chrF", "chrf++": "chrF++", "ter": "TER"}
 
 
@@ -65,72 +69,141 @@ def evaluate(env_id: str, agent_name: str, episodes: int, split: str = "validati
     }
 
 
-def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int = 1000, ppo_updates: int = 100,
-          out: str = "textgym-run", seed: int = 0, learning_rate: float = 3e-5, baseline: str = "group",
-          temperature: float = 0.5, **env_kwargs: Any) -> dict[str, Any]:
-    """SFT then PPO on ``env_id``; returns the validation scores and the checkpoint folder.
+def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int = 1000, ppo_updates: int = 600,
+          out: str = "textgym-run", seed: int = 0, learning_rate: float = 1e-4, baseline: str = "group",
+          temperature: float = 0.5, labelled: int | None = 400, anneal_steps: int = 400,
+          control_checks: int | None = None,
+          agent: str = "grpo", sft_learning_rate: float = 1e-3, control_learning_rate: float = 3e-5,
+          progress_bar: bool = True,
+          **env_kwargs: Any) -> dict[str, Any]:
+    """SFT then RL on ``env_id``; returns the validation scores, the stages' seconds and the checkpoint folder.
 
-    PPO's defaults here are the measured best for the greedy score (``benchmarks/RESULTS.md``): the leave-one-out
-    baseline (each example played 4 times a rollout) and sampling at temperature 0.5, with matching log-probs.
+    SFT: ``sft_steps`` steps (batch 32, lr ``sft_learning_rate``) on the references of the train split's first
+    ``labelled`` examples (None: all), then ``anneal_steps`` more at ``control_learning_rate`` (a settled start: the
+    RL stage is not credited with what a lower learning rate alone gives). RL: ``ppo_updates`` updates of
+    ``agent`` (``"ppo"``, ``"grpo"`` for :class:`agents.grpo.GRPO`, ``"rest"`` for :class:`agents.rest.ReST`) on every
+    train prompt. The defaults are the measured best for the greedy score against the control
+    (``benchmarks/RESULTS.md``): 400 labelled examples (2 % of the default split), 400 annealing steps, then 600
+    GRPO updates at lr 1e-4, each prompt sampled 4 times at temperature 0.5 (with matching log-probs); PPO's
+    ``baseline`` is the leave-one-out one.
+
+    ``control_checks`` > 0 adds the supervised control (None: 6 in one process, none under torchrun, where it says
+    so): from the same SFT start, more SFT on the same labelled
+    examples at ``control_learning_rate`` for the RL stage's wall-clock seconds, scored at ``control_checks`` evenly
+    spaced points; the best counts (early stopping on validation, which favours the control).
     """
     from agents.evaluation import evaluate as play
-    from agents.ppo.ppo import PPO
-    from agents.sft import SFTConfig
+    from agents.sft import SFT, SFTConfig
 
     def evaluate_greedy(label: str) -> float:  # under torchrun rank 0 evaluates (and prints); the others train
-        if not ppo.parallel.is_main:
+        if not rl.parallel.is_main:
             return float("nan")
-        return play(ppo.policy, val, "all", progress_bar=label).mean_reward  # type: ignore[arg-type]
+        bar = label if progress_bar else False
+        return play(rl.policy, val, "all", progress_bar=bar).mean_reward  # type: ignore[arg-type]
 
     def say(text: str) -> None:
-        if ppo.parallel.is_main:
+        if rl.parallel.is_main:
             print(text, flush=True)
 
     for name, value in (("num_envs", num_envs), ("sft_steps", sft_steps), ("ppo_updates", ppo_updates)):
         check_int(name, value)
+    check_int("anneal_steps", anneal_steps, minimum=0)
+    if agent not in TRAIN_AGENTS:
+        raise InvalidArgumentError(f"Unknown agent {agent!r}. Accepted: {list(TRAIN_AGENTS)}.")
     val = gym.make_vec(env_id, num_envs=64, autoreset_mode="Disabled", split="validation", **env_kwargs)
-    ppo = PPO(model, env_id, num_envs=num_envs, seed=seed, env_kwargs=env_kwargs, batch_size=num_envs,
-              learning_rate=learning_rate, baseline=baseline, temperature=temperature)  # group: PPOConfig's 4
+    common: dict[str, Any] = {"num_envs": num_envs, "seed": seed, "env_kwargs": env_kwargs,
+                              "batch_size": num_envs, "learning_rate": learning_rate, "temperature": temperature}
+    rl = _rl_agent(agent, model, env_id, baseline, common)
+    control_checks = _control_checks(control_checks, rl.parallel.world_size, say)
     num_val = len(val.unwrapped.examples)  # type: ignore[attr-defined]
-    say(f"scoring greedy decoding: mean episode reward over all {num_val} validation examples")
-    scores: dict[str, Any] = {"checkpoint": out}
+    labels = "every" if labelled is None else f"the first {labelled} of the"
+    say(f"scoring greedy decoding: mean episode reward over all {num_val} validation examples; SFT on {labels} "
+        "train references, RL on every train prompt")
+    scores: dict[str, Any] = {"checkpoint": out, "seed": seed, "agent": agent, "labelled": labelled}
     stage = "the first evaluation"
+    bar = progress_bar and rl.parallel.is_main
     try:
         scores["before_sft"] = evaluate_greedy("validation (before SFT)")
         say(f"validation score before SFT: {scores['before_sft']:.4f}")
         stage = "SFT"
-        ppo.warm_start(SFTConfig(steps=sft_steps, batch_size=32, seed=seed), progress_bar="SFT" if ppo.parallel.is_main
-                       else False)
+        start = time.perf_counter()
+        rl.warm_start(SFTConfig(steps=sft_steps, batch_size=32, learning_rate=sft_learning_rate, seed=seed,
+                                labelled=labelled), progress_bar="SFT" if bar else False)
+        if anneal_steps:
+            rl.warm_start(SFTConfig(steps=anneal_steps, batch_size=32, learning_rate=control_learning_rate,
+                                    seed=seed + 2000, labelled=labelled),
+                          progress_bar="SFT (annealing)" if bar else False)
+        scores["sft_s"] = time.perf_counter() - start
         stage = "the evaluation after SFT"
         scores["after_sft"] = evaluate_greedy("validation (after SFT)")
-        say(f"validation score after SFT ({sft_steps} steps): {scores['after_sft']:.4f}")
-        stage = "PPO"
-        progress = _PPOProgress(ppo_updates, bar=ppo.parallel.is_main)
+        say(f"validation score after SFT ({sft_steps} + {anneal_steps} steps, {scores['sft_s']:.0f} s): "
+            f"{scores['after_sft']:.4f}")
+        warm = copy.deepcopy(rl.policy.state_dict()) if control_checks else None
+        stage = rl_name = {"ppo": "PPO", "grpo": "GRPO", "rest": "ReST"}[agent]
+        progress = _UpdateProgress(ppo_updates, bar=bar, label=rl_name)
+        start = time.perf_counter()
         try:
-            ppo.learn(total_timesteps=10**12, callback=progress)
+            rl.learn(total_timesteps=10**12, callback=progress)
         finally:
             progress.close()
-        stage = "the evaluation after PPO"
-        scores["after_ppo"] = evaluate_greedy("validation (after PPO)")
+        scores["rl_s"] = time.perf_counter() - start
+        stage = "the evaluation after RL"
+        scores["after_rl"] = evaluate_greedy("validation (after RL)")
+        scores["rl_gain"] = scores["after_rl"] - scores["after_sft"]
     except KeyboardInterrupt:
-        ppo.save(out)
+        rl.save(out)
         say(f"\ninterrupted during {stage}: saved the model as trained so far to {out}")
         return {**scores, "interrupted": stage}
-    ppo.save(out)
-    say(f"validation score after PPO ({ppo_updates} updates): {scores['after_ppo']:.4f}")
+    rl.save(out)
+    say(f"validation score after {rl_name} ({ppo_updates} updates, {scores['rl_s']:.0f} s, "
+        f"{scores['rl_gain']:+.4f}): {scores['after_rl']:.4f}")
     say(f"checkpoint: {out}")
+    if warm is not None:
+        rl.policy.load_state_dict(warm)  # the checkpoint is saved: the policy object now trains the control
+        control = SFT(rl.policy, rl.env, SFTConfig(batch_size=32, learning_rate=control_learning_rate,  # type: ignore[arg-type]
+                                                   seed=seed + 1000, labelled=labelled))
+        checks = control.train_for(scores["rl_s"], control_checks, lambda: evaluate_greedy("validation (control)"))
+        scores["control_checks"] = checks
+        scores["control_best"] = max(score for _, score in checks)
+        scores["control_gain"] = scores["control_best"] - scores["after_sft"]
+        say(f"SFT-only control (same start and labels, {scores['rl_s']:.0f} s: {checks[-1][0]} steps), best of "
+            f"{control_checks} checks: {scores['control_best']:.4f} ({scores['control_gain']:+.4f})")
     return scores
 
 
-class _PPOProgress(BaseCallback):
-    """A tqdm bar over PPO updates that stops training after ``updates``."""
+def _control_checks(control_checks: int | None, world_size: int, say: Callable[[str], None]) -> int:
+    """The control's checks: as asked (refused under torchrun), or with None 6 in one process and none under it."""
+    if control_checks is None:
+        if world_size > 1:
+            say("the SFT-only control runs in one process: not run under torchrun")
+        return 6 if world_size == 1 else 0
+    check_int("control_checks", control_checks, minimum=0)
+    if control_checks and world_size > 1:
+        raise InvalidArgumentError(f"control_checks={control_checks} runs in one process only; under torchrun "
+                                   f"(world size {world_size}) pass control_checks=0.")
+    return control_checks
 
-    def __init__(self, updates: int, bar: bool = True) -> None:
+
+def _rl_agent(agent: str, model: str, env_id: str, baseline: str, common: dict[str, Any]) -> Any:
+    """``textgym train``'s RL stage: PPO with ``baseline``; GRPO and ReST with their own (each prompt 4 times)."""
+    from agents.grpo import GRPO
+    from agents.ppo.ppo import PPO
+    from agents.rest import ReST
+
+    if agent == "ppo":
+        return PPO(model, env_id, baseline=baseline, **common)
+    return (GRPO if agent == "grpo" else ReST)(model, env_id, **common)
+
+
+class _UpdateProgress(BaseCallback):
+    """A tqdm bar over RL updates (labelled ``label``) that stops training after ``updates``."""
+
+    def __init__(self, updates: int, bar: bool = True, label: str = "PPO") -> None:
         from agents.evaluation import progress
 
         super().__init__()
         self.updates = updates
-        self.bar = progress(bar, updates, "PPO", "update")
+        self.bar = progress(bar, updates, label, "update")
 
     def on_update(self, stats: dict[str, float]) -> bool:
         if self.bar is not None:
@@ -183,7 +256,8 @@ def add_command(subparsers: Any, name: str, help: str) -> argparse.ArgumentParse
                                  formatter_class=HelpFormatter)
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``textgym`` command line."""
     def command(name: str, help: str) -> argparse.ArgumentParser:
         sub_parser = add_command(sub, name, help)
         sub_parser.add_argument("--env", "--task", dest="env", default="TextGen-Translate-v0",
@@ -201,17 +275,35 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=200, help="the first N examples of the split")
     ev.add_argument("--split", default="validation", help="train, validation or test")
     ev.add_argument("--seed", type=int, default=0, help="seed of the random agent")
-    tr = command("train", "warm-start a small transformer on the references, then train it with PPO")
-    tr.add_argument("--model", default="tiny", help="tiny, small, or a Hugging Face model name or folder")
-    tr.add_argument("--num-envs", type=int, default=32, help="episodes per PPO update")
-    tr.add_argument("--sft-steps", type=int, default=1000, help="supervised warm-start steps (batch 32)")
-    tr.add_argument("--ppo-updates", type=int, default=100, help="PPO updates after the warm start")
-    tr.add_argument("--learning-rate", type=float, default=3e-5, help="PPO's learning rate")
-    tr.add_argument("--baseline", default="group", choices=BASELINES,
-                    help="PPO's advantage baseline (group: leave-one-out over 4 samples of each example)")
-    tr.add_argument("--temperature", type=float, default=0.5, help="PPO's sampling temperature")
-    tr.add_argument("--out", default="textgym-run", help="checkpoint folder (load it with agents.PPO.load)")
-    tr.add_argument("--seed", type=int, default=0, help="seed of the model, the warm start and PPO")
+    tr = command("train", "warm-start a small transformer on a few references, then train it with RL on every prompt")
+    default = {name: p.default for name, p in inspect.signature(train).parameters.items()}  # one home: train()
+    tr.add_argument("--model", default=default["model"], help="tiny, small, or a Hugging Face model name or folder")
+    tr.add_argument("--agent", default=default["agent"], choices=TRAIN_AGENTS,
+                    help="the RL stage: grpo, ppo, or rest (reward-filtered self-training)")
+    tr.add_argument("--num-envs", type=int, default=default["num_envs"], help="episodes per RL update")
+    tr.add_argument("--labelled", type=_label_budget, default=default["labelled"],
+                    help="label budget: SFT reads the references of the train split's first N examples only (RL "
+                         "still plays every train prompt); 'all': every reference")
+    tr.add_argument("--sft-steps", type=int, default=default["sft_steps"],
+                    help="supervised warm-start steps (batch 32)")
+    tr.add_argument("--sft-learning-rate", type=float, default=default["sft_learning_rate"],
+                    help="the warm start's learning rate")
+    tr.add_argument("--anneal-steps", type=int, default=default["anneal_steps"],
+                    help="SFT steps at --control-learning-rate that end the warm start (a settled start)")
+    tr.add_argument("--ppo-updates", type=int, default=default["ppo_updates"], help="RL updates after the warm start")
+    tr.add_argument("--learning-rate", type=float, default=default["learning_rate"],
+                    help="the RL stage's learning rate")
+    tr.add_argument("--baseline", default=default["baseline"], choices=BASELINES,
+                    help="with --agent ppo: its advantage baseline (group: leave-one-out over 4 samples an example)")
+    tr.add_argument("--temperature", type=float, default=default["temperature"],
+                    help="the RL stage's sampling temperature")
+    tr.add_argument("--control-checks", type=int, default=default["control_checks"],
+                    help="the SFT-only control (same start, same labels, the RL stage's seconds): its best of N "
+                         "validation checks; 0: no control; default: 6 in one process, none under torchrun")
+    tr.add_argument("--control-learning-rate", type=float, default=default["control_learning_rate"],
+                    help="learning rate of the annealing steps and of the control")
+    tr.add_argument("--out", default=default["out"], help="checkpoint folder (load it with agents.PPO.load)")
+    tr.add_argument("--seed", type=int, default=default["seed"], help="seed of the model, the warm start and RL")
     show = command("show", "print examples of a split")
     show.add_argument("--split", default="train", help="train, validation or test")
     show.add_argument("--num", type=int, default=5, help="how many examples")
@@ -220,15 +312,33 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``textgym`` console script; a :class:`TextGymError` ends with one line and status 2."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     return run_command("textgym", lambda: _run(args))
+
+
+def _label_budget(text: str) -> int | None:
+    """``--labelled``: a count, or ``all`` (None)."""
+    if text == "all":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of examples or 'all', got {text!r}")
+    return int(text)
+
+
+def train_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`train`'s keywords from parsed ``textgym train`` options, the ``--env-kwarg`` ones included."""
+    return {"model": args.model, "num_envs": args.num_envs, "sft_steps": args.sft_steps,
+            "ppo_updates": args.ppo_updates, "out": args.out, "seed": args.seed, "learning_rate": args.learning_rate,
+            "baseline": args.baseline, "temperature": args.temperature, "labelled": args.labelled,
+            "anneal_steps": args.anneal_steps, "control_checks": args.control_checks, "agent": args.agent,
+            "sft_learning_rate": args.sft_learning_rate, "control_learning_rate": args.control_learning_rate,
+            **_parse_env_kwargs(args.env_kwarg)}
 
 
 def _run(args: argparse.Namespace) -> int:
     env_kwargs = _parse_env_kwargs(args.env_kwarg)
     if args.command == "train":
-        result = train(args.env, args.model, args.num_envs, args.sft_steps, args.ppo_updates, args.out, args.seed,
-                       args.learning_rate, args.baseline, args.temperature, **env_kwargs)
+        result = train(args.env, **train_kwargs(args))
         return 130 if "interrupted" in result else 0  # 128 + SIGINT, as a shell reports it
     if args.command == "show":
         env = gym.make(args.env, split=args.split, **env_kwargs)

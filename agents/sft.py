@@ -7,6 +7,8 @@ canonical reference and EOS. The loss is the cross-entropy of the response token
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -145,6 +147,25 @@ class SFT:
             if bar is not None:
                 bar.close()
         return losses
+
+    def train_for(self, seconds: float, checks: int, score: Callable[[], float]) -> list[tuple[int, float]]:
+        """Train for ``seconds`` of wall-clock time, scoring excluded, calling ``score`` at ``checks`` even points.
+
+        Returns ``(steps so far, score)`` at each point: a control given another stage's time, early-stopped.
+        """
+        check_int("checks", checks)
+        curve: list[tuple[int, float]] = []
+        steps, spent = 0, 0.0
+        for check in range(1, checks + 1):
+            begin = time.perf_counter()
+            self.policy.train()
+            while spent + (time.perf_counter() - begin) < seconds * check / checks:
+                self.step()
+                steps += 1
+            spent += time.perf_counter() - begin
+            self.policy.eval()
+            curve.append((steps, score()))
+        return curve
 
     def learn(self, total_timesteps: int, reset_num_timesteps: bool = False) -> SFT:
         """Train until ``total_timesteps`` more supervised tokens were seen (the last batch may overshoot)."""

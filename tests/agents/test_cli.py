@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from agents.cli import evaluate, main
+from agents.cli import build_parser, evaluate, main, train_kwargs
 from textgym.error import InvalidArgumentError
 
 
@@ -51,10 +51,10 @@ def test_bad_cli_input(capsys):
 
 @pytest.mark.parametrize("command", ["evaluate", "train", "show"])
 def test_every_option_has_help_and_shows_its_default(command, capsys, monkeypatch):
-    from agents.cli import _parser
+    from agents.cli import build_parser
 
     monkeypatch.setenv("COLUMNS", "200")  # argparse wraps at the terminal width
-    sub = next(a for a in _parser()._actions if a.dest == "command").choices[command]
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
     for action in sub._actions:
         assert action.help, f"{command} {action.option_strings} has no help"
     with pytest.raises(SystemExit):
@@ -63,12 +63,25 @@ def test_every_option_has_help_and_shows_its_default(command, capsys, monkeypatc
     assert "(default: TextGen-Translate-v0)" in text and "``" not in text and "(default: [])" not in text
 
 
+def test_train_options_take_their_defaults_from_train():
+    import inspect
+
+    from agents.cli import train
+
+    args = build_parser().parse_args(["train"])
+    defaults = {name: p.default for name, p in inspect.signature(train).parameters.items()}
+    assert train_kwargs(args) == {k: defaults[k] for k in train_kwargs(args)}
+    assert build_parser().parse_args(["train", "--labelled", "all"]).labelled is None
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--labelled", "most"])
+
+
 def test_train_and_evaluate_name_the_env_the_same_way():
-    from agents.cli import _parser
+    from agents.cli import build_parser
 
     for command in ("evaluate", "train", "show"):
-        assert _parser().parse_args([command, "--env", "TextGen-Code-v0"]).env == "TextGen-Code-v0"
-        assert _parser().parse_args([command, "--task", "TextGen-Code-v0"]).env == "TextGen-Code-v0"
+        assert build_parser().parse_args([command, "--env", "TextGen-Code-v0"]).env == "TextGen-Code-v0"
+        assert build_parser().parse_args([command, "--task", "TextGen-Code-v0"]).env == "TextGen-Code-v0"
 
 
 @pytest.mark.slow
@@ -76,13 +89,18 @@ def test_train_runs_sft_then_ppo_and_saves(tmp_path, capsys):
     from agents.ppo import PPO
 
     out = tmp_path / "run"
-    assert main(["train", "--num-envs", "8", "--sft-steps", "30", "--ppo-updates", "2", "--out", str(out),
-                 "--env-kwarg", "difficulty=1", "--env-kwarg", "max_new_tokens=12"]) == 0
+    assert main(["train", "--num-envs", "8", "--sft-steps", "30", "--anneal-steps", "5", "--ppo-updates", "2",
+                 "--control-checks", "2", "--out", str(out), "--env-kwarg", "difficulty=1",
+                 "--env-kwarg", "max_new_tokens=12"]) == 0
     text = capsys.readouterr().out
     scores = [float(line.rsplit(":", 1)[1]) for line in text.splitlines() if line.startswith("validation score")]
     assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
     assert scores[1] > scores[0]  # 30 SFT steps already beat the random start
+    assert "SFT on the first 400 of the train references" in text and "after GRPO (2 updates" in text
+    control = [line for line in text.splitlines() if line.startswith("SFT-only control")]
+    assert len(control) == 1 and "best of 2 checks" in control[0]
     assert f"checkpoint: {out}" in text and PPO.load(out).num_timesteps > 0
+    assert PPO.load(out).config.advantage_scale == "group"  # the checkpoint of a GRPO run
 
 
 def test_train_rejects_bad_budgets():
@@ -90,6 +108,10 @@ def test_train_rejects_bad_budgets():
 
     with pytest.raises(InvalidArgumentError, match=r"Expected sft_steps to be a positive int, got 0"):
         train("TextGen-Translate-v0", sft_steps=0)
+    with pytest.raises(InvalidArgumentError, match=r"anneal_steps .* got -1"):
+        train("TextGen-Translate-v0", anneal_steps=-1)
+    with pytest.raises(InvalidArgumentError, match=r"Unknown agent 'a2c'. Accepted: \['ppo', 'grpo', 'rest'\]"):
+        train("TextGen-Translate-v0", agent="a2c")
 
 
 @pytest.mark.slow

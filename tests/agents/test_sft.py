@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import gymnasium as gym
 import pytest
 import torch
@@ -100,6 +102,27 @@ def test_a_label_budget_trains_on_the_first_examples_only(monkeypatch):
     SFT(policy, envs, SFTConfig(batch_size=16, labelled=5)).train_steps(20)
     seen = torch.cat(drawn)
     assert seen.max() < 5 and set(seen.tolist()) == set(range(5))
+
+
+def test_train_for_spends_the_seconds_training_and_scores_at_each_check():
+    """The time-matched control: steps only between checks (scoring excluded from the seconds), the model in eval
+    mode while scored, the curve's steps growing with each check."""
+    envs = gym.make_vec("TextGen-Translate-v0", num_envs=2, autoreset_mode="Disabled", **KW)
+    policy = TransformerPolicy("tiny", envs.vocab_size, max_positions=96, eos_token_id=envs.eos_token_id)
+    trainer = SFT(policy, envs, SFTConfig(batch_size=4))
+    modes = []
+
+    def score() -> float:
+        modes.append(policy.training)
+        time.sleep(0.3)  # slow scoring must not eat into the training seconds
+        return float(len(trainer.losses))
+
+    curve = trainer.train_for(0.3, 3, score)
+    steps = [s for s, _ in curve]
+    assert len(curve) == 3 and 0 < steps[0] < steps[1] < steps[2] == len(trainer.losses)
+    assert [s for _, s in curve] == steps and modes == [False] * 3 and not policy.training
+    with pytest.raises(InvalidArgumentError, match=r"Expected checks to be a positive int, got 0"):
+        trainer.train_for(1.0, 0, score)
 
 
 def test_max_grad_norm_clips_the_sft_step():

@@ -36,13 +36,15 @@ def torchrun(*args, nproc=2, timeout=180):
 def test_textgym_train_under_torchrun_trains_on_both_ranks_and_reports_once(tmp_path):
     """The README's launch: ``torchrun --nproc_per_node 2 -m agents train ...``; rank 0 evaluates, prints, saves."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-               str(_free_port()), "-m", "agents", "train", "--num-envs", "8", "--sft-steps", "20", "--ppo-updates",
-               "2", "--out", str(tmp_path / "run"), "--env-kwarg", "difficulty=1", "--env-kwarg", "max_new_tokens=12"]
+               str(_free_port()), "-m", "agents", "train", "--num-envs", "8", "--sft-steps", "20", "--anneal-steps",
+               "5", "--ppo-updates", "2", "--out", str(tmp_path / "run"), "--env-kwarg", "difficulty=1",
+               "--env-kwarg", "max_new_tokens=12"]
     env = {**os.environ, "PYTHONPATH": PYTHONPATH, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     scores = [line for line in result.stdout.splitlines() if line.startswith("validation score")]
     assert len(scores) == 3, result.stdout  # once, from rank 0
+    assert "the SFT-only control runs in one process: not run under torchrun" in result.stdout
     model = PPO.load(tmp_path / "run")
     assert model.num_timesteps > 0 and json.loads((tmp_path / "run" / "config.json").read_text())["world_size"] == 2
 
