@@ -128,3 +128,18 @@ def record_log_ratios(monkeypatch: Any) -> list[float]:
 
     monkeypatch.setattr(ppo_module, "clipped_surrogate_loss", recording)
     return seen
+
+
+def easy_translation(seed: int = 0, num_envs: int = 32) -> tuple[Any, Any, Any]:
+    """The learning tests' easy task: eight embedded sentences (difficulty 1), a character tokenizer, 12-token
+    answers scored by token BLEU. Returns ``(training envs, an 8-row scoring env, a one-layer policy)``."""
+    from textgym.tasks import make_task
+
+    task = make_task("translate", difficulty=1, num_examples={"train": 8, "validation": 8, "test": 8})
+    texts = [t for split in ("train", "validation") for e in task.examples(split) for t in (e.prompt, *e.references)]
+    tokenizer = char_tokenizer(texts)
+    kwargs = {"task": task, "tokenizer": tokenizer, "max_prompt_tokens": 64, "max_new_tokens": 12,
+              "reward": "token_bleu"}
+    envs = gym.make_vec("TextGen-Translate-v0", num_envs=num_envs, autoreset_mode="Disabled", **kwargs)
+    scored = gym.make_vec("TextGen-Translate-v0", num_envs=8, autoreset_mode="Disabled", **kwargs)
+    return envs, scored, tiny_policy(len(tokenizer), eos_token_id=tokenizer.eos_token_id, seed=seed)

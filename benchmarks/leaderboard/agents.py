@@ -12,7 +12,8 @@ this protocol as it is.
 
 Built-in names: ``random``, ``reference`` (reads the answer: the upper bound), ``greedy`` (the suite's model,
 untrained, decoding greedily), ``sft`` (supervised training on the references), ``ppo`` (warm start on the
-references, then :class:`agents.ppo.PPO`), ``sb3-ppo`` (the same warm start, then stock
+references, then :class:`agents.ppo.PPO`), ``grpo`` (the same warm start, then :class:`agents.grpo.GRPO`),
+``sb3-ppo`` (the same warm start, then stock
 ``stable_baselines3.PPO`` with :class:`agents.sb3_policy.TransformerActorCriticPolicy`).
 """
 
@@ -175,7 +176,7 @@ class AgentContext:
     def sft_trainer(self, policy: TransformerPolicy) -> SFT:
         """The supervised trainer of ``policy`` on the task's training split, with the suite's ``sft`` settings."""
         settings = self.settings("sft")
-        accepted = {"batch_size", "learning_rate", "steps"}
+        accepted = {"batch_size", "learning_rate", "steps", "labelled"}
         if set(settings) - accepted:
             raise InvalidArgumentError(
                 f"Suite {self.suite.name!r}: unknown sft setting(s) {sorted(set(settings) - accepted)}. "
@@ -225,15 +226,33 @@ def _greedy(context: AgentContext) -> Any:
     return GreedyAgent(context.new_policy(), context.eval_env.max_prompt_tokens)
 
 
-def _ppo(context: AgentContext) -> Any:
+def _warm_started(name: str, trainer: Callable[[], type]) -> Callable[[AgentContext], Any]:
+    """The factory of a trainer with PPO's constructor (PPO, GRPO) on the cell's warm start and ``name``'s settings.
+
+    ``trainer`` imports the class when a cell needs it (``import benchmarks.leaderboard`` stays light).
+    """
+
+    def factory(context: AgentContext) -> Any:
+        settings = context.settings(name)
+        num_envs = settings.pop("num_envs", 32)
+        model = trainer()(context.warm_start(), context.make_vec_env(num_envs), device=context.device,
+                          seed=context.seed, **settings)
+        model.warm_start_tokens = context.budget.sft_tokens
+        return model
+
+    return factory
+
+
+def _ppo_class() -> type:
     from agents.ppo.ppo import PPO
 
-    settings = context.settings("ppo")
-    num_envs = settings.pop("num_envs", 32)
-    model = PPO(context.warm_start(), context.make_vec_env(num_envs), device=context.device, seed=context.seed,
-                **settings)
-    model.warm_start_tokens = context.budget.sft_tokens  # type: ignore[attr-defined]
-    return model
+    return PPO
+
+
+def _grpo_class() -> type:
+    from agents.grpo import GRPO
+
+    return GRPO
 
 
 def _sb3_ppo(context: AgentContext) -> Any:
@@ -257,7 +276,8 @@ BUILTIN_AGENTS: dict[str, Callable[[AgentContext], Any]] = {
     "reference": _reference,
     "greedy": _greedy,
     "sft": SFTAgent,
-    "ppo": _ppo,
+    "ppo": _warm_started("ppo", _ppo_class),
+    "grpo": _warm_started("grpo", _grpo_class),
     "sb3-ppo": _sb3_ppo,
 }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -10,9 +9,8 @@ import torch
 import textgym  # noqa: F401
 from agents.rest import ReST, select
 from agents.rollout import Rollout
-from tests.fakes import char_tokenizer, tiny_policy
+from tests.fakes import easy_translation
 from textgym.error import UnknownArgumentError
-from textgym.tasks import make_task
 
 EOS = 2
 
@@ -46,15 +44,8 @@ def test_select_keeps_the_best_sample_only_where_it_beats_greedy_and_ended_by_it
 
 
 def _easy(seed: int = 0, **hyper):
-    """Eight embedded sentences, a character tokenizer, a one-layer model, token BLEU (as PPO's learning test)."""
-    task = make_task("translate", difficulty=1, num_examples={"train": 8, "validation": 8, "test": 8})
-    texts = [t for split in ("train", "validation") for e in task.examples(split) for t in (e.prompt, *e.references)]
-    tokenizer = char_tokenizer(texts)
-    kwargs = {"task": task, "tokenizer": tokenizer, "max_prompt_tokens": 64, "max_new_tokens": 12,
-              "reward": "token_bleu"}
-    envs = gym.make_vec("TextGen-Translate-v0", num_envs=32, autoreset_mode="Disabled", **kwargs)
-    scored = gym.make_vec("TextGen-Translate-v0", num_envs=8, autoreset_mode="Disabled", **kwargs)
-    policy = tiny_policy(len(tokenizer), eos_token_id=tokenizer.eos_token_id, seed=seed)
+    """PPO's learning-test task (tests.fakes.easy_translation) with ReST."""
+    envs, scored, policy = easy_translation(seed)
     return ReST(policy, envs, seed=seed, batch_size=32, **hyper), scored
 
 

@@ -60,6 +60,32 @@ def test_suites_are_registered_with_fixed_evaluation_and_budgets():
     assert default.fingerprint() == get_suite("textgym-v0-default").fingerprint() != real.fingerprint()
 
 
+def test_the_lowlabel_suite_supervises_on_400_examples_and_grpo_trains_on_every_prompt(monkeypatch):
+    """textgym-v0-lowlabel: the sft agent and the RL agents' warm start read the first 400 references only; grpo
+    then trains with the reward on every train prompt (here on 500-example splits and a tiny budget)."""
+    from dataclasses import replace
+
+    import agents.sft
+
+    suite = get_suite("textgym-v0-lowlabel")
+    assert [t.name for t in suite.tasks] == ["translate", "dialogue", "code"]
+    assert suite.agent_settings["sft"]["labelled"] == 400 and "grpo" in suite.agent_settings
+    small = replace(suite, tasks=tuple(replace(t, env_kwargs={"num_examples": {"train": 500, "validation": 8,
+                                                                               "test": 8}, "max_new_tokens": 12},
+                                               budget=Budget(sft_tokens=600, rl_tokens=300), eval_episodes=8,
+                                               curve_episodes=8) for t in suite.tasks), eval_batch=8)
+    context = AgentContext(small, small.task("translate"), seed=0)
+    drawn = []
+    real = agents.sft.sft_batch
+    monkeypatch.setattr(agents.sft, "sft_batch", lambda envs, index: drawn.append(index) or real(envs, index))
+    agent = make_agent("grpo", context)
+    assert drawn and max(int(i.max()) for i in drawn) < 400  # the warm start saw the label budget only
+    assert type(agent).__name__ == "GRPO" and agent.config.learning_rate == 1e-4
+    agent.learn(300)
+    assert agent.num_timesteps >= 300 and len(agent.env.examples) == 500  # RL draws from the whole split
+    context.close()
+
+
 def test_overrides_make_a_derived_suite_whose_results_do_not_mix():
     derived = SMOKE.with_overrides(eval_episodes=8, budget_scale=0.5)
     assert derived.name == "textgym-v0-smoke+eval8+budget0.5"

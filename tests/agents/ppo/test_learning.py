@@ -11,7 +11,7 @@ import torch
 
 import textgym  # noqa: F401
 from agents.ppo import PPO
-from tests.fakes import char_tokenizer, tiny_policy
+from tests.fakes import char_tokenizer, easy_translation, tiny_policy
 from textgym.tasks import make_task
 from textgym.tokenization import train_bpe_tokenizer
 
@@ -39,14 +39,7 @@ def _greedy_gain(seed: int, algorithm: type[PPO] = PPO) -> tuple[float, float]:
     from agents.evaluation import evaluate
     from agents.sft import SFTConfig
 
-    task = make_task("translate", difficulty=1, num_examples={"train": 8, "validation": 8, "test": 8})
-    texts = [t for split in ("train", "validation") for e in task.examples(split) for t in (e.prompt, *e.references)]
-    tokenizer = char_tokenizer(texts)
-    kwargs = {"task": task, "tokenizer": tokenizer, "max_prompt_tokens": 64, "max_new_tokens": 12,
-              "reward": "token_bleu"}
-    envs = gym.make_vec("TextGen-Translate-v0", num_envs=32, autoreset_mode="Disabled", **kwargs)
-    scored = gym.make_vec("TextGen-Translate-v0", num_envs=8, autoreset_mode="Disabled", **kwargs)
-    policy = tiny_policy(len(tokenizer), eos_token_id=tokenizer.eos_token_id, seed=seed)
+    envs, scored, policy = easy_translation(seed)
     model = algorithm(policy, envs, seed=seed, learning_rate=1e-3, n_epochs=4, batch_size=32, kl_coef=0.0,
                       baseline="group", group_size=4, temperature=0.3)
     model.warm_start(SFTConfig(steps=40, batch_size=8, seed=seed, learning_rate=3e-3))
