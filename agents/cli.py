@@ -88,9 +88,9 @@ def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int =
     ``baseline`` is the leave-one-out one.
 
     ``control_checks`` > 0 adds the supervised control (None: 6 in one process, none under torchrun, where it says
-    so): from the same SFT start, more SFT on the same labelled
-    examples at ``control_learning_rate`` for the RL stage's wall-clock seconds, scored at ``control_checks`` evenly
-    spaced points; the best counts (early stopping on validation, which favours the control).
+    so): from the same SFT start, more SFT on the same labelled examples at ``control_learning_rate`` for the RL
+    stage's wall-clock seconds, scored at ``control_checks`` evenly spaced points; the best counts (early stopping on
+    validation, which favours the control). It runs after the RL model is saved, which Ctrl-C during it keeps.
     """
     from agents.evaluation import evaluate as play
     from agents.sft import SFT, SFTConfig
@@ -162,7 +162,12 @@ def train(env_id: str, model: str = "tiny", num_envs: int = 32, sft_steps: int =
         rl.policy.load_state_dict(warm)  # the checkpoint is saved: the policy object now trains the control
         control = SFT(rl.policy, rl.env, SFTConfig(batch_size=32, learning_rate=control_learning_rate,  # type: ignore[arg-type]
                                                    seed=seed + 1000, labelled=labelled))
-        checks = control.train_for(scores["rl_s"], control_checks, lambda: evaluate_greedy("validation (control)"))
+        try:
+            checks = control.train_for(scores["rl_s"], control_checks,
+                                       lambda: evaluate_greedy("validation (control)"))
+        except KeyboardInterrupt:
+            say(f"\ninterrupted during the SFT-only control: the {rl_name} model is saved in {out}")
+            return {**scores, "interrupted": "the control"}
         scores["control_checks"] = checks
         scores["control_best"] = max(score for _, score in checks)
         scores["control_gain"] = scores["control_best"] - scores["after_sft"]

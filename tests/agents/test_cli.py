@@ -103,6 +103,26 @@ def test_train_runs_sft_then_ppo_and_saves(tmp_path, capsys):
     assert PPO.load(out).config.advantage_scale == "group"  # the checkpoint of a GRPO run
 
 
+def test_ctrl_c_during_the_control_keeps_the_rl_model(tmp_path, monkeypatch, capsys):
+    """The control runs after the RL checkpoint is written: interrupting it says so and loses nothing."""
+    import agents.sft
+    from agents.cli import train
+    from agents.ppo import PPO
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(agents.sft.SFT, "train_for", interrupted)
+    out = tmp_path / "run"
+    result = train("TextGen-Translate-v0", num_envs=8, sft_steps=5, anneal_steps=0, ppo_updates=1, out=str(out),
+                   labelled=16, control_checks=2, progress_bar=False, difficulty=1, max_new_tokens=8,
+                   num_examples={"train": 64, "validation": 8, "test": 8})
+    assert result["interrupted"] == "the control" and "after_rl" in result and "control_best" not in result
+    assert capsys.readouterr().out.strip().endswith(f"interrupted during the SFT-only control: the GRPO model is "
+                                                    f"saved in {out}")
+    assert PPO.load(out).num_timesteps > 0
+
+
 def test_train_rejects_bad_budgets():
     from agents.cli import train
 
