@@ -82,6 +82,10 @@ class PPO:
         **hyperparameters: :class:`~agents.ppo.config.PPOConfig` fields (``learning_rate``, ``n_steps``, ...).
     """
 
+    # The first minibatch's training forward doubles as its re-scoring (False: a separate no-grad forward first,
+    # which computes the same outputs; the tests compare the two)
+    fold_first_rescore = True
+
     def __init__(self, policy: Any, env: Any, num_envs: int = 16, device: str = "cpu",
                  env_kwargs: dict[str, Any] | None = None, verbose: int = 0,
                  log_path: str | os.PathLike[str] | None = None, tensorboard_log: str | os.PathLike[str] | None = None,
@@ -264,20 +268,23 @@ class PPO:
         mask = rollout.mask.float()
         # 2. re-scoring, one teacher-forced forward per minibatch of the first epoch: the old policy's log-probs and
         # values (the same forward as training's, so the first minibatch's ratio is exactly 1) and, when a KL is
-        # read, the reference's
+        # read, the reference's. The first minibatch is not re-scored: its own first training forward computes its
+        # old outputs bit for bit, and the steps below that read them (3-4) wait for it
         first_epoch = self._minibatches(len(mask))
-        # with no KL and no value baseline, nothing reads the first minibatch's old outputs before its own first
-        # training forward, which computes them bit for bit: that minibatch is not re-scored
-        reuse_first = not self._needs_reference and cfg.baseline != "value"
-        old_logprobs, old_values, ref_logprobs, old_entropy = self._rescore(
-            rollout, first_epoch[1:] if reuse_first else first_epoch)
+        old_logprobs, old_values, ref_logprobs, old_entropy = self._rescore(rollout, first_epoch,
+                                                                            skip_first=self.fold_first_rescore)
         rescore_done = time.perf_counter()
-        # 3. per-token KL penalty on the env's rewards
-        kl = None if ref_logprobs is None else (old_logprobs - ref_logprobs) * mask
-        rewards = rollout.rewards if kl is None else rollout.rewards - self.kl_coef * kl
-        # 4. GAE over tokens, or returns to go minus a per-episode baseline (the greedy replay's score, or the
-        # mean of the other samples of the same example), or GRPO's group-normalised returns
-        advantages, returns = self._advantages(rewards, mask, old_values, baselines)
+
+        def shape() -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+            # 3. per-token KL penalty on the env's rewards
+            kl = None if ref_logprobs is None else (old_logprobs - ref_logprobs) * mask
+            rewards = rollout.rewards if kl is None else rollout.rewards - self.kl_coef * kl
+            # 4. GAE over tokens, or returns to go minus a per-episode baseline (the greedy replay's score, or the
+            # mean of the other samples of the same example), or GRPO's group-normalised returns
+            return (kl, *self._advantages(rewards, mask, old_values, baselines))
+
+        if not self.fold_first_rescore:
+            kl, advantages, returns = shape()
         # 5. epochs of minibatch updates; dropout stays off (as TRL does): with it the ratio would be noise
         # from the first minibatch on, and clipping would zero most gradients
         losses: dict[str, list[float]] = {"policy_gradient_loss": [], "value_loss": [], "entropy": [],
@@ -285,7 +292,7 @@ class PPO:
         stop, train_values = False, cfg.baseline == "value" and cfg.vf_coef > 0  # else nothing reads the values
         for epoch in range(cfg.n_epochs):
             for index, rows in enumerate(first_epoch if epoch == 0 else self._minibatches(len(mask))):
-                reused = reuse_first and epoch == 0 and index == 0  # its forward is also its re-scoring
+                reused = self.fold_first_rescore and epoch == 0 and index == 0  # its forward is its re-scoring
                 # the entropy is computed here for an entropy bonus; the logged one comes from re-scoring
                 with autocast(self.device, self.autocast_dtype):  # the forward only; the losses below are fp32
                     logprobs, values, entropy = sequence_logprobs(
@@ -293,20 +300,12 @@ class PPO:
                         cfg.temperature)
                 if reused:
                     old_logprobs[rows], old_entropy[rows] = logprobs.detach(), entropy.detach()  # type: ignore[union-attr]
+                    old_values[rows] = values.detach()
+                    kl, advantages, returns = shape()  # every old output is known now
                 mb_mask = mask[rows]
-                mb_adv = advantages[rows]
-                if cfg.advantage_scale == "batch":  # GRPO's "group" ones are scaled already, per group
-                    mb_adv = self._scale_minibatch(mb_adv, mb_mask, centre=not baselines)
-                policy_loss, clip_fraction = clipped_surrogate_loss(logprobs, old_logprobs[rows], mb_adv, mb_mask,
-                                                                    cfg.clip_range, cfg.loss_aggregation)
-                loss = policy_loss
-                if entropy is not None:
-                    entropy_mean = masked_mean(entropy, mb_mask)
-                    loss = loss - cfg.ent_coef * entropy_mean
-                if train_values:
-                    value_loss = clipped_value_loss(values, old_values[rows], returns[rows], mb_mask, cfg.clip_range_vf)
-                    loss = loss + cfg.vf_coef * value_loss
-                    losses["value_loss"].append(float(value_loss.detach()))
+                loss, policy_loss, clip_fraction = self._loss(
+                    (logprobs, values, entropy), (old_logprobs[rows], old_values[rows]), advantages[rows],
+                    returns[rows], mb_mask, centre=not baselines, losses=losses if train_values else None)
                 with torch.no_grad():  # over every rank's tokens: the early stop below is the same on all of them
                     kl_terms = approx_kl_per_token(logprobs, old_logprobs[rows])
                     losses["approx_kl"].append(float(self.parallel.masked_mean(kl_terms, mb_mask)))
@@ -439,6 +438,29 @@ class PPO:
             return self_critical_advantages(rewards, mask, torch.cat(baselines), cfg.gamma)
         return compute_gae(rewards, old_values, mask, cfg.gamma, cfg.gae_lambda)
 
+    def _loss(self, new: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None], old: tuple[torch.Tensor, torch.Tensor],
+              advantages: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, centre: bool,
+              losses: dict[str, list[float]] | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A minibatch's loss, its policy-gradient part and clip fraction, from its new and old outputs.
+
+        ``new``: log-probs, values and entropy (None: no entropy bonus) of the training forward; ``old``: the
+        re-scored log-probs and values. The value loss is added (and appended to ``losses``) when ``losses`` is given.
+        """
+        cfg = self.config
+        logprobs, values, entropy = new
+        if cfg.advantage_scale == "batch":  # GRPO's "group" ones are scaled already, per group
+            advantages = self._scale_minibatch(advantages, mask, centre=centre)
+        policy_loss, clip_fraction = clipped_surrogate_loss(logprobs, old[0], advantages, mask, cfg.clip_range,
+                                                            cfg.loss_aggregation)
+        loss = policy_loss
+        if entropy is not None:
+            loss = loss - cfg.ent_coef * masked_mean(entropy, mask)
+        if losses is not None:
+            value_loss = clipped_value_loss(values, old[1], returns, mask, cfg.clip_range_vf)
+            loss = loss + cfg.vf_coef * value_loss
+            losses["value_loss"].append(float(value_loss.detach()))
+        return loss, policy_loss, clip_fraction
+
     def _scale_minibatch(self, advantages: torch.Tensor, mask: torch.Tensor, centre: bool) -> torch.Tensor:
         """SB3's ``normalize_advantage``: over the minibatch's real tokens (every rank's, under torchrun).
 
@@ -455,24 +477,26 @@ class PPO:
         return self.kl_coef > 0 or self.config.kl_target is not None
 
     @torch.no_grad()
-    def _rescore(self, rollout: Rollout, minibatches: list[torch.Tensor]
+    def _rescore(self, rollout: Rollout, minibatches: list[torch.Tensor], skip_first: bool = False
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Old log-probs, values and entropies ``[N, T]`` of the policy, and the reference's log-probs.
 
-        Computed over ``minibatches`` (the first epoch's, so its first forward repeats one of these exactly).
+        Computed over ``minibatches`` (the first epoch's, so its first forward repeats one of these exactly);
+        ``skip_first``: the policy's outputs of the first minibatch are left for its training forward to fill in.
 
         The reference is skipped (None) when no KL is read: ``kl_coef`` 0 and no controller that could raise it.
         """
         N, T = len(rollout.mask), rollout.mask.shape[1]
         old_logprobs, old_values, old_entropy = (torch.zeros(N, T, device=self.device) for _ in range(3))
         ref_logprobs = torch.zeros(N, T, device=self.device) if self._needs_reference else None
-        for rows in minibatches:
+        for index, rows in enumerate(minibatches):
             with autocast(self.device, self.autocast_dtype):
-                logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows, "logged",
-                                                              self.config.temperature)
-                old_logprobs[rows], old_values[rows] = logprobs, values
-                if entropy is not None:  # "logged" always computes it
-                    old_entropy[rows] = entropy
+                if not (skip_first and index == 0):
+                    logprobs, values, entropy = sequence_logprobs(self.policy, rollout, rows, "logged",
+                                                                  self.config.temperature)
+                    old_logprobs[rows], old_values[rows] = logprobs, values
+                    if entropy is not None:  # "logged" always computes it
+                        old_entropy[rows] = entropy
                 if ref_logprobs is not None:
                     ref_logprobs[rows] = self._reference_logprobs(rollout, rows)
         return old_logprobs, old_values, ref_logprobs, old_entropy

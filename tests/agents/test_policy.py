@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import textgym  # noqa: F401
-from agents.policy import TransformerPolicy, VocabMismatchError
+from agents.policy import TransformerPolicy, VocabMismatchError, positions
 from textgym.error import InvalidArgumentError, UnknownNameError
 
 # float32 on CPU: the cached and the full pass differ only by summation order
@@ -48,6 +48,33 @@ def test_value_head_starts_at_zero_and_wider_heads_are_masked(env):
     obs, _ = env.reset(seed=1)
     out = policy(obs["input_ids"], obs["attention_mask"])
     assert out.logits.shape[-1] == 2048 and torch.count_nonzero(out.values) == 0
+
+
+def test_gpt2s_gelu_runs_as_the_fused_kernel_with_the_same_outputs(env):
+    """GPT-2's five-op ``gelu_new`` is swapped for PyTorch's fused tanh-GELU (issue 14): same logits and gradients
+    to float rounding, no weight or config changed, and a reloaded checkpoint is swapped again."""
+    import copy
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers.activations import NewGELUActivation
+
+    torch.manual_seed(0)
+    lm = GPT2LMHeadModel(GPT2Config(vocab_size=2048, n_positions=160, n_layer=2, n_head=2, n_embd=64)).eval()
+    original = copy.deepcopy(lm)  # eval: no dropout, so the two passes compare
+    policy = TransformerPolicy(lm, vocab_size=2048)
+    assert not any(isinstance(m, NewGELUActivation) for m in policy.modules())
+    assert sum(isinstance(m, torch.nn.GELU) for m in policy.modules()) == 2  # one per block
+    assert lm.config.activation_function == "gelu_new" and lm.state_dict().keys() == original.state_dict().keys()
+    obs, _ = env.reset(seed=2)
+    ids, mask = obs["input_ids"], obs["attention_mask"]
+    ours = policy(ids, mask).logits
+    theirs = original(input_ids=ids, attention_mask=mask, position_ids=positions(mask)).logits
+    real = mask.bool()
+    torch.testing.assert_close(ours[real], theirs[real], atol=TOLERANCE, rtol=0)
+    ours[real].logsumexp(-1).mean().backward()
+    theirs[real].logsumexp(-1).mean().backward()
+    for mine, reference in zip(lm.parameters(), original.parameters(), strict=True):
+        torch.testing.assert_close(mine.grad, reference.grad, atol=TOLERANCE, rtol=1e-4)
 
 
 def test_bad_models():

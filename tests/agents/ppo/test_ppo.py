@@ -242,14 +242,38 @@ def test_skipped_forwards_change_no_result(monkeypatch):
     # nothing needs the old outputs before training: the first (here the only) minibatch's training forward doubles
     # as its re-scoring, so the teacher-forced forwards are the two epochs' and no other
     assert forwards == [True, True]
-    rescored_forwards = []
-    rescored = make(baseline="group", group_size=4, kl_coef=0.0, kl_target=1.0)  # the KL is read: all re-scored
-    rescored.policy.register_forward_pre_hook(lambda *_: rescored_forwards.append(torch.is_grad_enabled()))
-    rescored.learn(8 * 4)
-    assert rescored_forwards == [False, True, True]
-    for p, q, r in zip(_parameters(group), _parameters(no_values), _parameters(rescored), strict=True):
+    with_kl = make(baseline="group", group_size=4, kl_coef=0.0, kl_target=1.0)  # the KL is read: the reference runs
+    for p, q, r in zip(_parameters(group), _parameters(no_values), _parameters(with_kl.learn(8 * 4)), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
         torch.testing.assert_close(p, r, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("settings", [{}, {"baseline": "group", "group_size": 4, "kl_coef": 0.0, "kl_target": 1.0},
+                                      {"n_epochs": 2, "batch_size": 4, "ent_coef": 0.01}],
+                         ids=["value-kl", "group-kl", "minibatches"])
+def test_the_first_minibatch_is_not_rescored_and_nothing_changes(monkeypatch, settings):
+    """The first minibatch's training forward is its re-scoring, also when GAE, the KL penalty and the value
+    clipping read the old outputs: the same weights and statistics as a run with a separate no-grad forward."""
+    runs = {}
+    for fold in (True, False):
+        monkeypatch.setattr(PPO, "fold_first_rescore", fold)
+        model = make(**settings)
+        forwards: list[bool] = []
+        model.policy.register_forward_pre_hook(lambda *_, seen=forwards: seen.append(torch.is_grad_enabled()))
+        model.learn(8 * 4 * 2)
+        runs[fold] = model, forwards
+    (folded, folded_forwards), (full, full_forwards) = runs[True], runs[False]
+    updates, minibatches = len(full.history), 8 // folded.config.batch_size
+    assert len(folded.history) == updates >= 2
+    # teacher-forced forwards only (the rollout runs prefill and decode): no-grad re-scoring, then training ones
+    assert folded_forwards.count(False) == updates * (minibatches - 1)  # the other minibatches are re-scored
+    assert full_forwards.count(False) == updates * minibatches
+    assert folded_forwards.count(True) == full_forwards.count(True) == updates * folded.config.n_epochs * minibatches
+    for p, q in zip(_parameters(folded), _parameters(full), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    for key, value in full.history[-1].items():
+        if not key.startswith("time/"):
+            assert folded.history[-1][key] == pytest.approx(value, rel=1e-6, nan_ok=True), key
 
 
 def test_the_first_minibatch_of_an_update_has_a_ratio_of_exactly_one(monkeypatch):
