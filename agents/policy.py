@@ -42,7 +42,7 @@ from textgym.error import (
 )
 
 __all__ = ["DTYPES", "LORA_DEFAULTS", "NAMED_CONFIGS", "PolicyOutput", "TransformerPolicy", "VocabMismatchError",
-           "batch_observation", "fuse_activations", "lora_config"]
+           "batch_observation", "distinct_rows", "fuse_activations", "lora_config"]
 
 NAMED_CONFIGS: dict[str, dict[str, int]] = {
     "tiny": {"n_layer": 2, "n_head": 2, "n_embd": 64},
@@ -167,6 +167,25 @@ def batch_observation(observation: dict[str, Any], device: torch.device | str = 
 def positions(attention_mask: torch.Tensor) -> torch.Tensor:
     """Position ids from a left-padded mask: 0 at the first real token (padding gets 0 too, it is masked)."""
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def distinct_rows(input_ids: torch.Tensor, attention_mask: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(unique, inverse)`` when at least half the rows repeat another row (ids and mask alike), else None.
+
+    ``unique``: one row index per distinct row; ``inverse[i]``: the position in ``unique`` of row ``i``'s copy, so
+    ``x[unique][inverse]`` is ``x`` for anything computed from each row alone.
+    """
+    rows = len(input_ids)
+    if rows < 2:
+        return None
+    keys, inverse = torch.unique(torch.cat([input_ids, attention_mask.to(input_ids.dtype)], 1), dim=0,
+                                 return_inverse=True)
+    if 2 * len(keys) > rows:
+        return None
+    unique = torch.empty(len(keys), dtype=torch.long, device=input_ids.device)
+    unique[inverse] = torch.arange(rows, device=input_ids.device)  # some row of each distinct one
+    return unique, inverse
 
 
 class TransformerPolicy(nn.Module):
@@ -299,15 +318,47 @@ class TransformerPolicy(nn.Module):
         rows = torch.arange(len(input_ids), device=input_ids.device)
         return PolicyOutput(out.logits[rows, last], out.values[rows, last])
 
-    def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> PolicyOutput:
-        """Run the prompts once: logits ``[B, V]`` and values ``[B]`` for the first action, plus the KV cache."""
-        logits, values, out = self._run(input_ids, attention_mask, keep=1, use_cache=True)
-        return PolicyOutput(logits[:, -1], values[:, -1], out[self._cache_name])
+    def prompt_groups(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """:func:`distinct_rows` of these prompts; None in training mode.
+
+        With dropout on, a shared pass would draw one dropout mask per distinct prompt instead of one per row.
+        """
+        return None if self.training else distinct_rows(input_ids, attention_mask)
+
+    def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, share: bool = True) -> PolicyOutput:
+        """Run the prompts once: logits ``[B, V]`` and values ``[B]`` for the first action, plus the KV cache.
+
+        ``share``: where at least half the rows repeat another row's prompt (a group baseline plays each prompt
+        ``group_size`` times), each distinct prompt runs once and its cache rows are copied to the rows that repeat
+        it (:meth:`prompt_groups`, not in training mode). With gradients on, the copies' gradients add up in the
+        shared pass, so the result is the same function of the weights as running every row. The cache must support
+        ``batch_select_indices`` (transformers' ``Cache`` classes); without it every row runs.
+        """
+        groups = self.prompt_groups(input_ids, attention_mask) if share else None
+        if groups is None:
+            logits, values, out = self._run(input_ids, attention_mask, keep=1, use_cache=True)
+            return PolicyOutput(logits[:, -1], values[:, -1], out[self._cache_name])
+        unique, inverse = groups
+        logits, values, out = self._run(input_ids[unique], attention_mask[unique], keep=1, use_cache=True)
+        cache = out[self._cache_name]
+        if not hasattr(cache, "batch_select_indices"):  # a legacy tuple cache: run every row after all
+            return self.prefill(input_ids, attention_mask, share=False)
+        cache.batch_select_indices(inverse)
+        return PolicyOutput(logits[inverse, -1], values[inverse, -1], cache)
 
     def decode(self, tokens: torch.Tensor, attention_mask: torch.Tensor, cache: Any) -> PolicyOutput:
         """One cached step: ``tokens`` ``[B]`` were just appended; ``attention_mask`` covers the whole prefix."""
-        position = positions(attention_mask)[:, -1:]
-        out = self.lm(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=position,
+        out = self.extend(tokens[:, None], attention_mask, cache)
+        return PolicyOutput(out.logits[:, -1], out.values[:, -1], out.cache)
+
+    def extend(self, tokens: torch.Tensor, attention_mask: torch.Tensor, cache: Any) -> PolicyOutput:
+        """Append ``tokens`` ``[B, n]`` to a cached prefix: logits ``[B, n, V]``, values ``[B, n]`` and the cache.
+
+        ``attention_mask`` ``[B, past + n]`` covers the cached prefix and the new tokens.
+        """
+        position = positions(attention_mask)[:, -tokens.shape[1]:]
+        out = self.lm(input_ids=tokens, attention_mask=attention_mask, position_ids=position,
                       output_hidden_states=True, use_cache=True, **{self._cache_name: cache})
-        logits = out.logits[:, -1, : self.vocab_size]
-        return PolicyOutput(logits, self._value(out.hidden_states[-1][:, -1]), out[self._cache_name])
+        return PolicyOutput(out.logits[..., : self.vocab_size], self._value(out.hidden_states[-1]),
+                            out[self._cache_name])

@@ -145,10 +145,24 @@ def response_forward(policy: TransformerPolicy, prompt_ids: torch.Tensor, prompt
     last token for ``t = 0``). Only those positions go through the LM head, and the batch is cut to the cells some
     row uses: prompt columns that are padding in every row, response columns past every row's end (positions come
     from the attention mask, so the outputs are the same; tested against the untrimmed forward).
+
+    Where at least half the rows repeat another row's prompt (a group baseline's samples) and the policy is in eval
+    mode (PPO's updates and re-scoring), each distinct prompt runs once
+    (:meth:`~agents.policy.TransformerPolicy.prefill`) and the responses run on copies of its KV cache: the same
+    outputs and gradients to float rounding (tested), the prompts' share of the trunk's work divided by the group
+    size.
     """
     first = int(prompt_mask.any(0).int().argmax())  # the first prompt column some row uses
     length = int(mask.sum(1).max())
     prompt_ids, prompt_mask = prompt_ids[:, first:], prompt_mask[:, first:]
+    if policy.prompt_groups(prompt_ids, prompt_mask) is not None:
+        start = policy.prefill(prompt_ids, prompt_mask)
+        if length <= 1:
+            return PolicyOutput(start.logits[:, None, :][:, :length], start.values[:, None][:, :length])
+        rest = policy.extend(tokens[:, : length - 1], torch.cat([prompt_mask, mask[:, : length - 1]], dim=1),
+                             start.cache)
+        return PolicyOutput(torch.cat([start.logits[:, None], rest.logits], 1),
+                            torch.cat([start.values[:, None], rest.values], 1))
     P = prompt_ids.shape[1]
     keep = torch.arange(P - 1, P + length - 1, device=prompt_ids.device)
     return policy(torch.cat([prompt_ids, tokens[:, :length]], dim=1),

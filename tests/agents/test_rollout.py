@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import pytest
 import torch
 
 import textgym  # noqa: F401
-from agents.policy import TransformerPolicy
+from agents.policy import TransformerPolicy, distinct_rows
 from agents.rollout import collect_rollout, sample, sequence_logprobs
 from textgym.error import InvalidArgumentError
 from textgym.tokenization import decode_responses
@@ -119,6 +121,75 @@ def test_response_only_head_and_trimmed_padding_give_the_full_computation(setup)
     torch.testing.assert_close(with_grad[2].detach(), expected[2], atol=1e-5, rtol=1e-5)
     assert with_grad[2].requires_grad and not sequence_logprobs(policy, rollout, entropy="logged")[2].requires_grad
     assert sequence_logprobs(policy, rollout)[2] is None  # nobody reads it: not computed
+
+
+def _llama(vocab_size: int, eos: int) -> torch.nn.Module:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    return LlamaForCausalLM(LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64,
+                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                        max_position_embeddings=128, eos_token_id=eos))
+
+
+@pytest.mark.parametrize("architecture", ["gpt2", "llama"])
+def test_repeated_prompts_run_once_with_the_same_outputs_and_gradients(architecture):
+    """A group baseline's rollout (each prompt played 4 times, prompts of different lengths): the rollout's prefill
+    and re-scoring run each distinct prompt once, and give the log-probs, values, entropies and gradients of
+    running every row, for GPT-2 and for Llama (rotary positions, grouped KV heads); not in training mode."""
+    envs = gym.make_vec("TextGen-Translate-v0", num_envs=8, autoreset_mode="Disabled", **KW)
+    torch.manual_seed(0)
+    V = int(envs.single_action_space.n)
+    model = "tiny" if architecture == "gpt2" else _llama(V, envs.eos_token_id)
+    policy = TransformerPolicy(model, V, max_positions=128, eos_token_id=envs.eos_token_id).eval()
+    torch.nn.init.normal_(policy.value_head.weight)  # zero at init: make the values say something
+    positions = []
+    policy.lm.register_forward_pre_hook(lambda m, a, kw: positions.append(kw["input_ids"].numel()),
+                                        with_kwargs=True)
+    options = {"example_index": torch.tensor([5, 5, 5, 5, 17, 17, 17, 17])}
+    rollout = collect_rollout(policy, envs, generator=torch.Generator().manual_seed(2), options=options)
+    P = rollout.prompt_ids.shape[1]
+    assert positions[0] == 2 * P  # the prefill ran two prompts, not eight
+    cut = rollout.mask * (torch.arange(rollout.mask.shape[1]) < torch.tensor([12, 3, 7, 12, 5, 12, 1, 9])[:, None])
+    rollout = dataclasses.replace(rollout, mask=cut, tokens=rollout.tokens * cut, logprobs=rollout.logprobs * cut)
+    lengths = rollout.prompt_mask.sum(1)
+    assert lengths[0] != lengths[4] and rollout.lengths.min() < rollout.lengths.max()  # padding on both sides
+    full = TransformerPolicy.prompt_groups
+    results = {}
+    for shared in (True, False):
+        if not shared:
+            policy.prompt_groups = lambda ids, mask: None
+        policy.zero_grad()
+        positions.clear()
+        logprobs, values, _ = sequence_logprobs(policy, rollout, entropy="none")
+        (logprobs.sum() + values.sum()).backward()
+        with torch.no_grad():
+            entropy = sequence_logprobs(policy, rollout, entropy="logged")[2]
+        grads = [p.grad.clone() for p in policy.parameters()]
+        results[shared] = (logprobs.detach(), values.detach(), entropy, grads, positions[0])
+    del policy.prompt_groups
+    assert TransformerPolicy.prompt_groups is full
+    (*outputs, grads, ran) = results[True]
+    (*expected, expected_grads, ran_full) = results[False]
+    for a, b in zip(outputs, expected, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    assert ran < ran_full / 2  # two prompts and eight responses against eight prompt + response rows
+    # the rollout's own log-probs (a shared prefill, then cached decoding) agree with re-scoring
+    torch.testing.assert_close(rollout.logprobs, outputs[0], atol=1e-5, rtol=0)
+    assert policy.prompt_groups(rollout.prompt_ids, rollout.prompt_mask) is not None
+    assert policy.train().prompt_groups(rollout.prompt_ids, rollout.prompt_mask) is None  # dropout: one mask a row
+
+
+def test_distinct_rows_shares_only_when_half_the_rows_repeat():
+    ids = torch.tensor([[1, 2], [1, 2], [3, 4], [1, 2]])
+    mask = torch.ones_like(ids)
+    unique, inverse = distinct_rows(ids, mask)
+    assert torch.equal(ids[unique][inverse], ids) and len(unique) == 2
+    left_padded = mask.clone()
+    left_padded[1, 0] = 0  # the same ids with another mask are another prompt
+    assert distinct_rows(ids, left_padded) is None  # 3 distinct of 4
+    assert distinct_rows(ids[:1], mask[:1]) is None
 
 
 def test_inverse_cdf_sampling_draws_the_distribution_and_never_an_impossible_token():

@@ -220,6 +220,20 @@ def _parameters(model):
     return [p.detach().clone() for p in model.policy.parameters()]
 
 
+def _record_teacher_forced(monkeypatch, policy, seen: list[bool]) -> None:
+    """Append to ``seen``, for each teacher-forced forward of ``policy`` (not its rollout's), whether it had a graph."""
+    import agents.rollout
+
+    real = agents.rollout.response_forward
+
+    def recorded(model, *args):
+        if model is policy:
+            seen.append(torch.is_grad_enabled())
+        return real(model, *args)
+
+    monkeypatch.setattr(agents.rollout, "response_forward", recorded)
+
+
 def test_skipped_forwards_change_no_result(monkeypatch):
     """No reference forward with kl_coef=0 and no controller; no value loss when the baseline does not read the
     values: the trained weights are those of a run that computes them and multiplies them by zero."""
@@ -232,9 +246,9 @@ def test_skipped_forwards_change_no_result(monkeypatch):
     assert full.kl_coef == 0.0 and "train/kl_to_ref" in full.history[-1]
     for p, q in zip(_parameters(lean), _parameters(full), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
-    forwards = []
+    forwards: list[bool] = []
     group = make(baseline="group", group_size=4, kl_coef=0.0)
-    group.policy.register_forward_pre_hook(lambda *_: forwards.append(torch.is_grad_enabled()))
+    _record_teacher_forced(monkeypatch, group.policy, forwards)
     group.learn(8 * 4)
     no_values = make(baseline="group", group_size=4, kl_coef=0.0, vf_coef=0.0)
     no_values.learn(8 * 4)
@@ -259,7 +273,7 @@ def test_the_first_minibatch_is_not_rescored_and_nothing_changes(monkeypatch, se
         monkeypatch.setattr(PPO, "fold_first_rescore", fold)
         model = make(**settings)
         forwards: list[bool] = []
-        model.policy.register_forward_pre_hook(lambda *_, seen=forwards: seen.append(torch.is_grad_enabled()))
+        _record_teacher_forced(monkeypatch, model.policy, forwards)
         model.learn(8 * 4 * 2)
         runs[fold] = model, forwards
     (folded, folded_forwards), (full, full_forwards) = runs[True], runs[False]
