@@ -326,16 +326,19 @@ class TransformerPolicy(nn.Module):
         """
         return None if self.training else distinct_rows(input_ids, attention_mask)
 
-    def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, share: bool = True) -> PolicyOutput:
+    def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, share: bool = True,
+                groups: tuple[torch.Tensor, torch.Tensor] | None = None) -> PolicyOutput:
         """Run the prompts once: logits ``[B, V]`` and values ``[B]`` for the first action, plus the KV cache.
 
         ``share``: where at least half the rows repeat another row's prompt (a group baseline plays each prompt
         ``group_size`` times), each distinct prompt runs once and its cache rows are copied to the rows that repeat
         it (:meth:`prompt_groups`, not in training mode). With gradients on, the copies' gradients add up in the
         shared pass, so the result is the same function of the weights as running every row. The cache must support
-        ``batch_select_indices`` (transformers' ``Cache`` classes); without it every row runs.
+        ``batch_select_indices`` (transformers' ``Cache`` classes); without it every row runs. ``groups``: the
+        caller's :meth:`prompt_groups` of these rows, if it has them already.
         """
-        groups = self.prompt_groups(input_ids, attention_mask) if share else None
+        if groups is None and share:
+            groups = self.prompt_groups(input_ids, attention_mask)
         if groups is None:
             logits, values, out = self._run(input_ids, attention_mask, keep=1, use_cache=True)
             return PolicyOutput(logits[:, -1], values[:, -1], out[self._cache_name])

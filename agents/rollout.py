@@ -155,8 +155,9 @@ def response_forward(policy: TransformerPolicy, prompt_ids: torch.Tensor, prompt
     first = int(prompt_mask.any(0).int().argmax())  # the first prompt column some row uses
     length = int(mask.sum(1).max())
     prompt_ids, prompt_mask = prompt_ids[:, first:], prompt_mask[:, first:]
-    if policy.prompt_groups(prompt_ids, prompt_mask) is not None:
-        start = policy.prefill(prompt_ids, prompt_mask)
+    groups = policy.prompt_groups(prompt_ids, prompt_mask)
+    if groups is not None:
+        start = policy.prefill(prompt_ids, prompt_mask, groups=groups)
         if length <= 1:
             return PolicyOutput(start.logits[:, None, :][:, :length], start.values[:, None][:, :length])
         rest = policy.extend(tokens[:, : length - 1], torch.cat([prompt_mask, mask[:, : length - 1]], dim=1),
