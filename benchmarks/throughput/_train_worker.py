@@ -107,7 +107,9 @@ def main() -> None:
     print(json.dumps({"tokens_per_s": (model.num_timesteps - before) / elapsed, "seconds": elapsed,
                       "textgym": str(Path(textgym.__file__).resolve().parents[1]), "split": split,
                       "flops_per_s": sum(c.flops() for c in counters) / elapsed, "params": counters[0].params,
-                      "optimise_flops_per_s": counters[0].training_flops() / split["optimise"]}))
+                      "optimise_flops_per_s": counters[0].training_flops() / split["optimise"],
+                      # what the run computed in (an older commit without the attribute ran in fp32)
+                      "precision": "bf16" if getattr(model, "autocast_dtype", None) == torch.bfloat16 else "fp32"}))
 
 
 if __name__ == "__main__":

@@ -186,11 +186,12 @@ def compare(preset_name: str, commit: str | None, threads: list[int], repeats: i
             split = best["split"]
             total = sum(split.values())
             train_rate = statistics.median(r["optimise_flops_per_s"] for r in results) / 1e9
-            peak_used = peak["bf16" if "bf16" in name or "auto" in name else "fp32"]
+            used = best["precision"]  # as resolved: "auto" is fp32 on a CPU
+            peak_used = peak[used]
             print(f"  {name:>14}: {medians[name]:8.0f} tokens/s (runs {', '.join(f'{v:.0f}' for v in speeds)}); "
                   f"rollout {split['rollout'] / total:.0%}, re-scoring {split['rescore'] / total:.0%}, optimise "
                   f"{split['optimise'] / total:.0%}; optimisation {train_rate:.1f} GFLOP/s = "
-                  f"{train_rate / peak_used:.0%} of the {'bf16' if peak_used == peak['bf16'] else 'fp32'} peak")
+                  f"{train_rate / peak_used:.0%} of the {used} peak")
         if commit:
             for name in sides:
                 print(f"  {name} speed-up over {commit}: {medians[name] / medians[commit]:.2f}x")

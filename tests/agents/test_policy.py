@@ -77,6 +77,55 @@ def test_gpt2s_gelu_runs_as_the_fused_kernel_with_the_same_outputs(env):
         torch.testing.assert_close(mine.grad, reference.grad, atol=TOLERANCE, rtol=1e-4)
 
 
+def test_attention_runs_in_float32_on_a_cpu_under_bf16_and_is_unchanged_elsewhere(env, tmp_path):
+    """CPU flash attention's bf16 backward is 2.7x its fp32 one (issue 14): under bf16 the policy's attention runs
+    in float32 and casts back. fp32 passes are the stock SDPA bit for bit, eager models are left alone, and the
+    checkpoint's config does not name the implementation."""
+    import copy
+    import json
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from agents.policy import CPU_FP32_ATTENTION, fuse_activations
+
+    torch.manual_seed(0)
+    lm = GPT2LMHeadModel(GPT2Config(vocab_size=2048, n_positions=160, n_layer=2, n_head=2, n_embd=64)).eval()
+    stock = copy.deepcopy(lm)
+    fuse_activations(stock)  # the policy's other change, so that only the attention differs
+    assert stock.config._attn_implementation == "sdpa"
+    policy = TransformerPolicy(lm, vocab_size=2048)
+    assert lm.config._attn_implementation == CPU_FP32_ATTENTION
+    obs, _ = env.reset(seed=3)
+    ids, mask = obs["input_ids"], obs["attention_mask"]
+    ours = policy(ids, mask).logits
+    assert torch.equal(ours, stock(input_ids=ids, attention_mask=mask, position_ids=positions(mask)).logits)
+    # under bf16 autocast: the attention is the float32 one of the bf16 q, k, v, gradients included
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from agents.policy import _sdpa_in_fp32_on_cpu
+
+    module = lm.transformer.h[0].attn
+    q, k, v = (torch.randn(3, 2, 9, 32).bfloat16().requires_grad_() for _ in range(3))
+    attention_mask = torch.ones(3, 1, 9, 9, dtype=torch.bool).tril()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = _sdpa_in_fp32_on_cpu(module, q, k, v, attention_mask, scaling=0.2)
+    wide = [t.detach().float().requires_grad_() for t in (q, k, v)]
+    want, _ = sdpa_attention_forward(module, *wide, attention_mask, scaling=0.2)
+    assert out.dtype == torch.bfloat16 and torch.equal(out, want.bfloat16())
+    out.float().pow(2).sum().backward()
+    want.bfloat16().float().pow(2).sum().backward()
+    for narrow, reference in zip((q, k, v), wide, strict=True):
+        assert narrow.grad.dtype == torch.bfloat16 and torch.equal(narrow.grad, reference.grad.bfloat16())
+    # an eager model keeps its attention; a checkpoint reloads with the stock one
+    eager = GPT2LMHeadModel(GPT2Config(vocab_size=2048, n_positions=160, n_layer=1, n_head=2, n_embd=32,
+                                       attn_implementation="eager"))
+    assert TransformerPolicy(eager, vocab_size=2048).lm.config._attn_implementation == "eager"
+    lm.save_pretrained(tmp_path)
+    assert CPU_FP32_ATTENTION not in (tmp_path / "config.json").read_text()
+    assert GPT2LMHeadModel.from_pretrained(tmp_path).config._attn_implementation == "sdpa"
+    assert json.loads((tmp_path / "config.json").read_text())["n_layer"] == 2
+
+
 def test_bad_models():
     from transformers import GPT2Config, GPT2LMHeadModel
 

@@ -10,7 +10,7 @@ import torch
 
 import textgym  # noqa: F401
 from agents.policy import TransformerPolicy, distinct_rows
-from agents.rollout import collect_rollout, sample, sequence_logprobs
+from agents.rollout import collect_rollout, sample, sequence_logprobs, token_logprobs
 from textgym.error import InvalidArgumentError
 from textgym.tokenization import decode_responses
 
@@ -201,3 +201,45 @@ def test_inverse_cdf_sampling_draws_the_distribution_and_never_an_impossible_tok
     torch.testing.assert_close(counts, probs[0].double(), atol=0.015, rtol=0)
     again = sample(log_probs, torch.Generator().manual_seed(0))
     assert torch.equal(draws, again)  # seeded
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+@pytest.mark.parametrize("rows", [1, 5, 64])  # one row, chunks that do not divide the 13 positions, one chunk
+def test_chunked_token_logprobs_equal_the_log_softmax_with_its_gradient(temperature, rows):
+    generator = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(13, 50, generator=generator, dtype=torch.float64)).requires_grad_()
+    tokens = torch.randint(0, 50, (13,), generator=generator)
+    w_logprob, w_entropy = torch.randn(2, 13, generator=generator, dtype=torch.float64)
+    log_p = (logits / temperature).log_softmax(-1)
+    want_logprob, want_entropy = log_p.gather(1, tokens[:, None]).squeeze(1), -(log_p.exp() * log_p).sum(-1)
+    both = (want_logprob * w_logprob + want_entropy * w_entropy).sum()
+    want = torch.autograd.grad(both, logits, retain_graph=True)[0]
+    logprob, entropy = token_logprobs(logits, tokens, temperature, "grad", rows=rows)
+    assert logprob.dtype == entropy.dtype == torch.float64
+    torch.testing.assert_close(logprob, want_logprob, rtol=0, atol=1e-12)
+    torch.testing.assert_close(entropy, want_entropy, rtol=0, atol=1e-12)
+    got = torch.autograd.grad((logprob * w_logprob + entropy * w_entropy).sum(), logits)[0]
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    # the log-prob alone: the entropy is logged (no gradient) or not computed
+    want = torch.autograd.grad((want_logprob * w_logprob).sum(), logits)[0]
+    for mode in ("logged", "none"):
+        logprob, entropy = token_logprobs(logits, tokens, temperature, mode, rows=rows)
+        assert (entropy is None) == (mode == "none") and (entropy is None or not entropy.requires_grad)
+        torch.testing.assert_close(torch.autograd.grad((logprob * w_logprob).sum(), logits)[0], want, rtol=0,
+                                   atol=1e-12)
+
+
+def test_token_logprobs_of_bf16_logits_are_float32_and_keep_the_logits_dtype_in_the_gradient():
+    logits = torch.randn(2, 6, 300, generator=torch.Generator().manual_seed(0)).bfloat16().requires_grad_()
+    tokens = torch.randint(0, 300, (2, 6), generator=torch.Generator().manual_seed(1))
+    logprob, _ = token_logprobs(logits, tokens, rows=4)
+    assert logprob.shape == (2, 6) and logprob.dtype == torch.float32
+    want = logits.float().log_softmax(-1).gather(-1, tokens[..., None]).squeeze(-1)
+    torch.testing.assert_close(logprob, want, rtol=0, atol=1e-5)  # the same float32 softmax of the bf16 values
+    logprob.sum().backward()
+    assert logits.grad.dtype == torch.bfloat16 and torch.all(logits.grad.float().sum(-1).abs() < 1e-2)
+
+
+def test_token_logprobs_rejects_an_unknown_entropy_mode():
+    with pytest.raises(InvalidArgumentError, match=r"'bonus'.*'none', 'logged', 'grad'"):
+        token_logprobs(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), entropy="bonus")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks.throughput.sandbox import main, run
@@ -67,3 +69,17 @@ def test_flop_counter_counts_forward_and_training_positions():
     with torch.no_grad():
         model(input_ids=torch.zeros((3, 5), dtype=torch.long), logits_to_keep=1)
     assert counter.flops() == 2 * (counter.trunk * 15 + counter.head * 3)
+
+
+@pytest.mark.slow
+def test_a_timed_side_reports_the_precision_it_resolved_to(tmp_path):
+    """The MFU is against the peak of what ran: "auto" is fp32 on a CPU, so its peak is the fp32 one."""
+    from benchmarks.throughput.train import PRESETS, run_side
+    data = shared_data("multi30k").parent
+    tiny = {**PRESETS["multi30k-ppo"], "pairs": 40, "vocab_size": 300, "num_envs": 4, "max_new_tokens": 4,
+            "threads": 1, "updates": 1, "data_dir": str(data), "work_dir": str(tmp_path)}
+    here = Path(__file__).resolve().parents[2]
+    resolved = {precision: run_side(here, {**tiny, "ppo": {**tiny["ppo"], "batch_size": 4, "precision": precision}})
+                for precision in ("auto", "bf16")}
+    assert {p: r["precision"] for p, r in resolved.items()} == {"auto": "fp32", "bf16": "bf16"}
+    assert all(r["tokens_per_s"] > 0 and r["optimise_flops_per_s"] > 0 for r in resolved.values())
