@@ -12,12 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from agents.distributed import DataParallel
 from agents.policy import TransformerPolicy
 from agents.precision import autocast, check_precision, resolve_precision
-from agents.rollout import response_forward
+from agents.rollout import response_forward, token_logprobs
 from textgym.error import InvalidArgumentError, check_int
 from textgym.vector.torch_env import TextGenVectorEnv
 
@@ -73,9 +72,10 @@ def response_nll(policy: TransformerPolicy, prompt_ids: torch.Tensor, prompt_mas
     samples). The forward runs under the caller's autocast; the loss is fp32.
     """
     logits = response_forward(policy, prompt_ids, prompt_mask, response, response_mask).logits  # [B, T', V]
-    labels = torch.where(response_mask.bool(), response, -100)[:, : logits.shape[1]]  # T': the longest response
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
-    return loss, labels != -100
+    length = logits.shape[1]  # T': the longest response
+    mask = response_mask[:, :length].bool()
+    logprobs, _ = token_logprobs(logits, response[:, :length])  # chunked, as PPO's (no [B, T', V] fp32 copy)
+    return -logprobs[mask].mean(), mask
 
 
 class SFT:
