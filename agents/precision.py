@@ -5,12 +5,11 @@ run under autocast (rollout, re-scoring, training); log-softmax, losses, the par
 in fp32 (the callers upcast logits and values before any loss). ``"bf16"`` forces it, on a CPU too (emulated and slow
 where the CPU lacks AVX-512 BF16 or AMX, see :func:`bf16_supported`); ``"fp32"`` turns it off.
 
-**Why "auto" stays fp32 on CPUs that have bf16** (measured, ``benchmarks/RESULTS.md``): on a CPU with AMX a bf16
-matmul runs 5-8x the fp32 one, yet a whole PPO update of issue 14's 2x128 GPT-2 under autocast is no faster beyond
-noise (median 1,111 vs 1,034 tokens/s at one thread, 1,840 vs 1,831 at two), and a training step of the 2x64
-default runs at 0.6x: at these widths the update is not matmul-bound, and autocast casts every weight and
-activation at every op. A CPU where bf16 pays needs a wider model (or bf16 weights with fp32 master copies, not
-done); force it there with ``"bf16"``.
+**Why "auto" stays fp32 on CPUs that have bf16** (measured, ``benchmarks/RESULTS.md``): with the attention in fp32
+(:func:`agents.policy.use_cpu_fp32_attention`) and the log-probs in chunks, a PPO update of issue 14's 2x128 GPT-2
+runs 1.2-1.5x faster in bf16 on an AVX-512 BF16 CPU, but the main job's 2x64 model loses by it (RL stage 0.79x, SFT
+0.92x): at that width autocast's per-op casts outweigh the faster matmuls. So ``"bf16"`` is the switch for wider
+models, and bf16 weights with fp32 master copies (not done) would be what makes it pay at every size.
 """
 
 from __future__ import annotations

@@ -80,6 +80,6 @@ def test_a_timed_side_reports_the_precision_it_resolved_to(tmp_path):
             "threads": 1, "updates": 1, "data_dir": str(data), "work_dir": str(tmp_path)}
     here = Path(__file__).resolve().parents[2]
     resolved = {precision: run_side(here, {**tiny, "ppo": {**tiny["ppo"], "batch_size": 4, "precision": precision}})
-                for precision in ("auto", "bf16")}
-    assert {p: r["precision"] for p, r in resolved.items()} == {"auto": "fp32", "bf16": "bf16"}
+                for precision in ("auto", "fp32", "bf16")}
+    assert {p: r["precision"] for p, r in resolved.items()} == {"auto": "fp32", "fp32": "fp32", "bf16": "bf16"}
     assert all(r["tokens_per_s"] > 0 and r["optimise_flops_per_s"] > 0 for r in resolved.values())
