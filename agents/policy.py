@@ -40,6 +40,7 @@ from textgym.error import (
     check_int,
     suggest,
 )
+from textgym.memory import tune_malloc
 
 __all__ = ["DTYPES", "LORA_DEFAULTS", "NAMED_CONFIGS", "PolicyOutput", "TransformerPolicy", "VocabMismatchError",
            "batch_observation", "distinct_rows", "fuse_activations", "lora_config", "use_cpu_fp32_attention"]
@@ -253,6 +254,7 @@ class TransformerPolicy(nn.Module):
                  lora: Any = None) -> None:
         super().__init__()
         self.vocab_size = vocab_size = check_int("vocab_size", vocab_size, minimum=2)
+        tune_malloc()  # every pass allocates megabytes of activations: reuse them, not fresh pages (textgym.memory)
         weight_dtype = check_dtype(dtype)
         adapters = None if lora is None or lora is False else lora_config(lora)
         lm: Any = self._build(model, vocab_size, max_positions, eos_token_id, pad_token_id, bos_token_id)

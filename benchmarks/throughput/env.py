@@ -135,9 +135,9 @@ def repeated(num_envs: int, reward: str, sides: list[str], repeats: int, seconds
              ) -> dict[str, list[dict[str, float]]]:
     """``repeats`` measurements of every side, interleaved (ours, peers, ours, peers, ...).
 
-    One number can hide a cliff, a median and a range cannot. The first measurement of a process runs slower
-    (measured at 4,096 envs with chrF: 355-470k steps/s, later ones 517-773k; not the scorer's caches, not removed
-    by 128 warm-up steps), so read the median.
+    One number can hide a cliff, a median and a range cannot. The cliff issue 14 found (a process's first
+    measurement at 4,096 envs with chrF at 60 % of the later ones) was glibc mapping fresh pages for every
+    megabyte-sized array until its dynamic thresholds had climbed; :mod:`textgym.memory` starts them where they end.
     """
     runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     for _ in range(repeats):

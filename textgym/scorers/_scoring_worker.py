@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from textgym.memory import tune_malloc
 from textgym.tasks.base import Example
 
 
@@ -23,6 +24,7 @@ def main() -> None:
     # Ctrl-C in a terminal reaches the whole process group: the parent decides (it closes our stdin), so a
     # worker neither dies mid-reply nor prints a traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_malloc()  # it scores batches of megabytes too (textgym.memory)
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # anything a library prints stays off the reply stream
 

@@ -19,6 +19,7 @@ from textgym.error import (
     check_int,
     suggest,
 )
+from textgym.memory import tune_malloc
 from textgym.scorers.parallel import ParallelScorer
 from textgym.scorers.token_bleu import TokenBleuState
 from textgym.seeding import MASK, episode_index
@@ -135,6 +136,7 @@ class TextGenVectorEnv(VectorEnv):
             raise UnsupportedRenderModeError(
                 f"TextGenVectorEnv does not render; got render_mode={render_mode!r}. Use None.")
         self.device = _device(device)
+        tune_malloc()  # each step allocates megabytes: reuse them from the heap, not fresh pages (textgym.memory)
         env_kwargs.setdefault("info_metrics", False)
         self.episode = episode = Episode(task, **env_kwargs)  # builds and checks the task, tokenizer and split
         self.task, self.tokenizer, self.split = episode.task, episode.tokenizer, episode.split
