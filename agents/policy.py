@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from textgym.error import (
     InvalidArgumentError,
@@ -43,7 +44,7 @@ from textgym.error import (
 from textgym.memory import tune_malloc
 
 __all__ = ["DTYPES", "LORA_DEFAULTS", "NAMED_CONFIGS", "PolicyOutput", "TransformerPolicy", "VocabMismatchError",
-           "batch_observation", "distinct_rows", "fuse_activations", "lora_config", "use_cpu_fp32_attention"]
+           "batch_observation", "distinct_rows", "fuse_activations", "lora_config", "use_cpu_attention"]
 
 NAMED_CONFIGS: dict[str, dict[str, int]] = {
     "tiny": {"n_layer": 2, "n_head": 2, "n_embd": 64},
@@ -102,32 +103,57 @@ def fuse_activations(lm: nn.Module) -> int:
     return swapped
 
 
-CPU_FP32_ATTENTION = "textgym_sdpa"  # the name under which transformers' registries hold the function below
+CPU_ATTENTION = "textgym_sdpa"  # the name under which transformers' registries hold the function below
 
 
-def _sdpa_in_fp32_on_cpu(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                         attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, Any]:
-    """Transformers' SDPA attention, run in float32 where the queries are bf16/fp16 on a CPU (elsewhere unchanged).
+def _cpu_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                   attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+    """Transformers' SDPA attention, except for bf16/fp16 queries on a CPU: bf16 matmuls around a float32 softmax.
 
-    PyTorch's CPU flash-attention backward runs 2.7x slower in bf16 than in float32 at issue 14's shapes (64 rows,
-    4 heads of 32, 96 positions: 72 vs 27 ms; the forward is the same 9-10 ms), so under bf16 autocast the update's
-    attention backward cost more than its matmuls. The upcast of q, k, v and the cast back are a few hundred
-    thousand elements per layer; the result is float32 attention, more exact than the bf16 one.
+    PyTorch's CPU kernels are slow in bf16 at small shapes: at issue 14's (64 rows, 4 heads of 32, 79 positions,
+    1 thread, forward and backward) its flash attention takes 65 ms in bf16 against 30 ms in float32, and its math
+    backend upcasts to float32 (29 ms). Written out as two bf16 matmuls with the softmax in float32 (as
+    transformers' eager attention does), it takes 16 ms. Masked scores are set to float32's lowest value, not
+    ``-inf``, so a query row with nothing to attend to (a left pad) is finite. Position biases, soft-capping and
+    attention outputs go to float32 SDPA instead; float32 passes and other devices are the stock SDPA.
     """
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 
     if query.device.type != "cpu" or query.dtype not in (torch.bfloat16, torch.float16):
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
-    if attention_mask is not None and attention_mask.is_floating_point():
-        attention_mask = attention_mask.float()
+    dropout, scaling, is_causal = kwargs.pop("dropout", 0.0), kwargs.pop("scaling", None), kwargs.pop("is_causal", None)
+    if kwargs.get("position_bias") is not None or kwargs.get("softcap") is not None or kwargs.get("output_attentions"):
+        if attention_mask is not None and attention_mask.is_floating_point():
+            attention_mask = attention_mask.float()
+        with torch.autocast("cpu", enabled=False):
+            out, weights = sdpa_attention_forward(module, query.float(), key.float(), value.float(), attention_mask,
+                                                  dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs)
+        return out.to(query.dtype), weights
+    groups = getattr(module, "num_key_value_groups", 1)
+    key, value = repeat_kv(key, groups), repeat_kv(value, groups)
+    q_length, kv_length = query.shape[2], key.shape[2]
+    # SDPA's rule, as transformers applies it: causal (aligned top left) only where no mask was built
+    causal = q_length > 1 and attention_mask is None and (is_causal if is_causal is not None else
+                                                          getattr(module, "is_causal", True))
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
     with torch.autocast("cpu", enabled=False):
-        out, weights = sdpa_attention_forward(module, query.float(), key.float(), value.float(), attention_mask,
-                                              **kwargs)
-    return out.to(query.dtype), weights
+        scores = torch.matmul(query, key.transpose(-1, -2)).float().mul_(scale)
+        lowest = torch.finfo(scores.dtype).min
+        if causal:
+            attention_mask = torch.ones(q_length, kv_length, dtype=torch.bool, device=query.device).tril()
+        if attention_mask is not None and attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, lowest)
+        elif attention_mask is not None:  # additive
+            scores = scores.add_(attention_mask.float()).clamp_(min=lowest)
+        weights = torch.softmax(scores, -1).to(query.dtype)
+        if dropout > 0:
+            weights = F.dropout(weights, dropout, training=True)
+        out = torch.matmul(weights, value)
+    return out.transpose(1, 2).contiguous(), None
 
 
-def use_cpu_fp32_attention(lm: Any) -> bool:
-    """Route an LM that uses transformers' ``"sdpa"`` attention through :func:`_sdpa_in_fp32_on_cpu`.
+def use_cpu_attention(lm: Any) -> bool:
+    """Route an LM that uses transformers' ``"sdpa"`` attention through :func:`_cpu_attention`.
 
     Models on another implementation (eager, flash-attention, a custom one) are left as they are, as is every model
     on a transformers release without the attention registries (before 4.53). The config's
@@ -142,9 +168,9 @@ def use_cpu_fp32_attention(lm: Any) -> bool:
     config = getattr(lm, "config", None)
     if getattr(config, "_attn_implementation", None) != "sdpa" or not hasattr(lm, "set_attn_implementation"):
         return False
-    AttentionInterface.register(CPU_FP32_ATTENTION, _sdpa_in_fp32_on_cpu)
-    AttentionMaskInterface.register(CPU_FP32_ATTENTION, sdpa_mask)
-    lm.set_attn_implementation(CPU_FP32_ATTENTION)
+    AttentionInterface.register(CPU_ATTENTION, _cpu_attention)
+    AttentionMaskInterface.register(CPU_ATTENTION, sdpa_mask)
+    lm.set_attn_implementation(CPU_ATTENTION)
     return True
 
 
@@ -260,7 +286,7 @@ class TransformerPolicy(nn.Module):
         lm: Any = self._build(model, vocab_size, max_positions, eos_token_id, pad_token_id, bos_token_id)
         _check_vocabulary(lm, vocab_size, eos_token_id)
         fuse_activations(lm)
-        use_cpu_fp32_attention(lm)
+        use_cpu_attention(lm)
         if weight_dtype is not None:
             lm = lm.to(weight_dtype)
         base = lm

@@ -5,11 +5,12 @@ run under autocast (rollout, re-scoring, training); log-softmax, losses, the par
 in fp32 (the callers upcast logits and values before any loss). ``"bf16"`` forces it, on a CPU too (emulated and slow
 where the CPU lacks AVX-512 BF16 or AMX, see :func:`bf16_supported`); ``"fp32"`` turns it off.
 
-**Why "auto" stays fp32 on CPUs that have bf16** (measured, ``benchmarks/RESULTS.md``): with the attention in fp32
-(:func:`agents.policy.use_cpu_fp32_attention`) and the log-probs in chunks, a PPO update of issue 14's 2x128 GPT-2
-runs 1.2-1.5x faster in bf16 on an AVX-512 BF16 CPU, but the main job's 2x64 model loses by it (RL stage 0.79x, SFT
-0.92x): at that width autocast's per-op casts outweigh the faster matmuls. So ``"bf16"`` is the switch for wider
-models, and bf16 weights with fp32 master copies (not done) would be what makes it pay at every size.
+**Why "auto" stays fp32 on CPUs that have bf16** (measured, ``benchmarks/RESULTS.md``): with the attention as bf16
+matmuls around a float32 softmax (:func:`agents.policy.use_cpu_attention`) and the log-probs in chunks, a PPO update
+of issue 14's 2x128 GPT-2 runs 1.4-1.7x faster in bf16 on an AVX-512 BF16 CPU, but the main job's 2x64 model
+gains nothing (SFT 1.08x, RL stage 0.89x): at that width the per-op work bf16 does not speed up outweighs the faster
+matmuls. So ``"bf16"`` is the switch for wider models; kernel fusion (``torch.compile``, not done) is what would make
+it pay at every size.
 """
 
 from __future__ import annotations
