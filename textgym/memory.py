@@ -13,10 +13,9 @@ chrF: 384k faults and 316k steps/s in a process's first timed window, 2.8k fault
 that), from the start. Blocks up to 32 MiB are then reused from the heap, and the heap keeps up to 64 MiB of free
 top instead of returning it to the kernel; the peak resident memory is the same (measured). It is called by the
 components that allocate per step (:class:`~textgym.vector.TextGenVectorEnv`, its scoring workers, the agents'
-policy); it does
-nothing where the C library is not glibc, where the process chose its own settings through glibc's environment
-variables (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_``, ``MALLOC_MMAP_MAX_``), or
-where ``TEXTGYM_TUNE_MALLOC=0``.
+policy). It does nothing where the C library is not glibc, where the process chose its own settings through glibc's
+environment variables (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_``,
+``MALLOC_MMAP_MAX_``), or where ``TEXTGYM_TUNE_MALLOC=0``.
 """
 
 from __future__ import annotations
