@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-GLIBC = (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc") if hasattr(os, "confstr") else False
-pytestmark = pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
+from textgym.memory import is_glibc
+
+pytestmark = pytest.mark.skipif(not is_glibc(), reason="glibc's malloc only")
 
 # A step's pattern: a few 4 MiB arrays alive together, then freed. Under glibc's defaults the freed 16 MiB lie at
 # the heap's top beyond twice the (raised) mmap threshold, so they are trimmed and the next step faults them in again.
@@ -64,3 +65,10 @@ def test_building_a_vector_env_or_a_policy_tunes_it():
     policy = _run("from agents.policy import TransformerPolicy\nbefore = is_tuned()\n"
                   "TransformerPolicy('tiny', vocab_size=32)\nresult = [before, is_tuned()]")
     assert policy["result"] == [False, True] and policy["faults"] < STEP_PAGES
+
+
+def test_an_unknown_opt_out_value_is_an_error_naming_it_and_the_accepted_ones():
+    out = subprocess.run([sys.executable, "-c", "from textgym.memory import tune_malloc; tune_malloc()"],
+                         capture_output=True, text=True, env={**os.environ, "TEXTGYM_TUNE_MALLOC": "false"})
+    assert out.returncode != 0
+    assert "InvalidArgumentError: Unknown TEXTGYM_TUNE_MALLOC='false'. Accepted: '1' (the default) or '0'" in out.stderr

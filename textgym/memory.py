@@ -23,7 +23,9 @@ from __future__ import annotations
 import ctypes
 import os
 
-__all__ = ["GLIBC_ENV_VARS", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "is_tuned", "tune_malloc"]
+from textgym.error import InvalidArgumentError
+
+__all__ = ["GLIBC_ENV_VARS", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "is_glibc", "is_tuned", "tune_malloc"]
 
 MMAP_THRESHOLD = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on a 64-bit machine: the dynamic scheme's ceiling
 TRIM_THRESHOLD = 2 * MMAP_THRESHOLD  # what glibc sets beside each raised mmap threshold
@@ -37,7 +39,8 @@ def tune_malloc() -> bool:
     """Set glibc's mmap and trim thresholds to their dynamic ceilings, once per process; whether they are set.
 
     False (and nothing changed) off glibc, when one of :data:`GLIBC_ENV_VARS` is set, or with
-    ``TEXTGYM_TUNE_MALLOC=0``. Idempotent; a child process (a scoring worker) does its own.
+    ``TEXTGYM_TUNE_MALLOC=0``; another value of that variable raises :class:`~textgym.error.InvalidArgumentError`.
+    Idempotent; a child process (a scoring worker) does its own.
     """
     pid = str(os.getpid())
     if pid not in _state:
@@ -51,14 +54,19 @@ def is_tuned() -> bool:
     return _state.get(str(os.getpid()), False)
 
 
-def _apply() -> bool:
-    if os.environ.get("TEXTGYM_TUNE_MALLOC", "1") == "0" or any(name in os.environ for name in GLIBC_ENV_VARS):
-        return False
+def is_glibc() -> bool:
+    """Whether this process's C library is glibc (the only one :func:`tune_malloc` knows)."""
     try:
-        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""  # "glibc 2.36"; absent off glibc
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")  # "glibc 2.36"; absent elsewhere
     except (AttributeError, ValueError, OSError):
         return False
-    if not libc.startswith("glibc"):
+
+
+def _apply() -> bool:
+    switch = os.environ.get("TEXTGYM_TUNE_MALLOC", "1")
+    if switch not in ("0", "1"):
+        raise InvalidArgumentError(f"Unknown TEXTGYM_TUNE_MALLOC={switch!r}. Accepted: '1' (the default) or '0' (off).")
+    if switch == "0" or any(name in os.environ for name in GLIBC_ENV_VARS) or not is_glibc():
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
