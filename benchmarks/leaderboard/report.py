@@ -22,7 +22,8 @@ from typing import Any
 
 from benchmarks.leaderboard.suites import Suite
 
-__all__ = ["agent_colours", "curves_figure", "mean_ci", "render_html", "render_markdown", "summarise", "write_reports"]
+__all__ = ["PAIRED_BASELINE", "agent_colours", "curves_figure", "mean_ci", "paired", "render_html", "render_markdown",
+           "summarise", "write_reports"]
 
 NAMES = {"bleu": "BLEU", "chrf": "chrF", "chrf++": "chrF++", "ter": "TER", "pass@1": "pass@1", "slot": "slot acc."}
 # two-sided 95% critical values of Student's t by degrees of freedom (beyond 30: the normal's 1.96)
@@ -83,6 +84,48 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any
     return tables
 
 
+PAIRED_BASELINE = "sft"
+"""The agent every other one is compared with seed by seed (the warm start of ``ppo``, ``grpo`` and ``sb3-ppo``)."""
+
+
+def paired(records: Sequence[dict[str, Any]], baseline: str = PAIRED_BASELINE) -> dict[str, list[dict[str, Any]]]:
+    """Per task, each other agent's score minus ``baseline``'s on the seeds both ran, with its 95% interval.
+
+    A row: ``agent``, the common ``seeds``, ``metrics`` (metric -> :func:`mean_ci` of the per-seed differences),
+    ``differences`` (metric -> the per-seed differences, in seed order) and ``ahead`` (seeds on which the agent's
+    primary metric is above the baseline's). Tasks without the baseline, and agents sharing no seed with it, are
+    left out; rows are ordered by the mean difference of the primary metric, largest first.
+    """
+    scores: dict[str, dict[str, dict[int, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    for record in records:
+        scores[record["task"]][record["agent"]][record["seed"]] = record
+    out: dict[str, list[dict[str, Any]]] = {}
+    for task, by_agent in scores.items():
+        if baseline not in by_agent:
+            continue
+        reference, rows = by_agent[baseline], []
+        for agent, runs in by_agent.items():
+            seeds = sorted(set(runs) & set(reference))
+            if agent == baseline or not seeds:
+                continue
+            primary = runs[seeds[0]]["primary_metric"]
+            metrics = [m for m in runs[seeds[0]]["scores"] if m in reference[seeds[0]]["scores"]]
+            differences = {m: [runs[s]["scores"][m] - reference[s]["scores"][m] for s in seeds] for m in metrics}
+            rows.append({"agent": agent, "seeds": seeds, "primary": primary, "differences": differences,
+                         "metrics": {m: mean_ci(d) for m, d in differences.items()},
+                         "ahead": sum(d > 0 for d in differences[primary])})
+        rows.sort(key=lambda row: (-row["metrics"][row["primary"]][0], row["agent"]))
+        if rows:
+            out[task] = rows
+    return out
+
+
+_PAIRED_TEXT = ("Each agent minus {baseline} on the seeds both ran: the mean of the per-seed differences ± the "
+                "half-width of its 95% confidence interval (Student's t). An agent warm-started from the {baseline} "
+                "cell of the same seed shares that seed's warm start, so this interval measures its gain better "
+                "than the overlap of the two agents' own intervals, which both carry the warm start's spread.")
+
+
 def _overall(tables: dict[str, list[dict[str, Any]]]) -> list[tuple[int, str, float, int]]:
     ranks: dict[str, list[int]] = defaultdict(list)
     for rows in tables.values():
@@ -100,6 +143,11 @@ def _overall(tables: dict[str, list[dict[str, Any]]]) -> list[tuple[int, str, fl
 def _fmt(value: tuple[float, float | None]) -> str:
     mean, half = value
     return f"{mean:.1f}" if half is None else f"{mean:.1f} ± {half:.1f}"
+
+
+def _fmt_signed(value: tuple[float, float | None]) -> str:
+    mean, half = value
+    return f"{mean:+.1f}" if half is None else f"{mean:+.1f} ± {half:.1f}"
 
 
 def _num(value: float | None, digits: int = 0) -> str:
@@ -143,6 +191,15 @@ def render_markdown(records: Sequence[dict[str, Any]], suite: dict[str, Any] | N
             lines.append(f"| {row['rank']} | {row['agent']} | " + " | ".join(_fmt(row["metrics"][m]) for m in metrics)
                          + f" | {len(row['seeds'])} | {_num(row['train_tokens'])} | {_num(row['train_tps'])} | "
                          f"{_num(row['eval_tps'])} | {_num(row['wall_s'], 1)} |")
+    comparisons = paired(records)
+    if comparisons:
+        lines += ["", f"## Against {PAIRED_BASELINE}, seed by seed", "", _PAIRED_TEXT.format(baseline=PAIRED_BASELINE)]
+    for task, rows in comparisons.items():
+        metrics = list(rows[0]["metrics"])
+        lines += ["", f"### {task}", "", "| agent | " + " | ".join(f"Δ {NAMES.get(m, m)}" for m in metrics)
+                  + " | seeds ahead |", "|---|" + "---:|" * (len(metrics) + 1)]
+        lines += [f"| {row['agent']} | " + " | ".join(_fmt_signed(row["metrics"][m]) for m in metrics)
+                  + f" | {row['ahead']} of {len(row['seeds'])} |" for row in rows]
     lines += ["", "## Metric signatures", ""]
     for task, rows in tables.items():
         for metric, signature in rows[0]["signatures"].items():
@@ -324,6 +381,20 @@ def render_html(records: Sequence[dict[str, Any]], suite: dict[str, Any] | None 
                          + _cell(row["train_tps"], _num(row["train_tps"]))
                          + _cell(row["eval_tps"], _num(row["eval_tps"]))
                          + _cell(row["wall_s"], _num(row["wall_s"], 1)) + "</tr>")
+        parts.append("</tbody></table>")
+    comparisons = paired(records)
+    if comparisons:
+        parts.append(f"<h2>Against {e(PAIRED_BASELINE)}, seed by seed</h2>"
+                     f"<p>{e(_PAIRED_TEXT.format(baseline=PAIRED_BASELINE))}</p>")
+    for task, rows in comparisons.items():
+        metrics = list(rows[0]["metrics"])
+        parts.append(f"<h3>{e(task)}</h3><table class='sortable' data-paired='{e(task)}'><thead><tr>"
+                     "<th class='agent'>agent</th>" + "".join(f"<th>Δ {e(NAMES.get(m, m))}</th>" for m in metrics)
+                     + "<th>seeds ahead</th></tr></thead><tbody>")
+        for row in rows:
+            parts.append(f"<tr><td class='agent'>{e(row['agent'])}</td>"
+                         + "".join(_cell(row["metrics"][m][0], _fmt_signed(row["metrics"][m])) for m in metrics)
+                         + _cell(row["ahead"], f"{row['ahead']} of {len(row['seeds'])}") + "</tr>")
         parts.append("</tbody></table>")
     for title, image, alt in (("Learning curves", curves_png(tables), "learning curves"),
                               ("Throughput", throughput_png(tables), "throughput chart")):

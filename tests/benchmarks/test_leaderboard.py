@@ -30,7 +30,7 @@ from benchmarks.leaderboard import (
     read_results,
     run_leaderboard,
 )
-from benchmarks.leaderboard.report import mean_ci, render_markdown, summarise, write_reports
+from benchmarks.leaderboard.report import mean_ci, paired, render_html, render_markdown, summarise, write_reports
 from benchmarks.leaderboard.runner import RESULTS_FILE
 from tests.data import shared_data
 from textgym.error import DataFileNotFoundError, InvalidActionError, InvalidArgumentError, UnknownNameError
@@ -368,6 +368,41 @@ def test_mean_and_confidence_interval_and_ranks_with_ties():
     assert rows[0]["metrics"]["chrf"] == pytest.approx((55.0, 12.706 * np.std([50, 60], ddof=1) / np.sqrt(2)))
     markdown = render_markdown(records)
     assert "| 1 | a | 55.0 ± 63.5 | 2 |" in markdown and "| 3 | c | 10.0 | 1 |" in markdown
+
+
+def test_agents_are_compared_with_sft_seed_by_seed_on_the_seeds_both_ran():
+    def record(agent, task, seed, chrf, bleu):
+        return {"agent": agent, "task": task, "seed": seed, "primary_metric": "chrf",
+                "scores": {"chrf": chrf, "bleu": bleu}, "signatures": {"chrf": "sig", "bleu": "sig"},
+                "budget": {"trained_tokens": 0}, "tokens_per_s": {"train": None, "eval": 10.0},
+                "timing": {"wall_s": 1.0}, "curve": [], "suite": "s", "suite_fingerprint": "f", "eval_episodes": 3,
+                "eval_split": "test", "env_id": "E"}
+
+    # seeds move sft and grpo together: their own intervals overlap, the per-seed difference does not
+    sft = {0: 65.0, 1: 59.0, 2: 60.0, 3: 61.0}
+    gain = {0: 5.0, 1: 4.0, 2: 6.0}
+    records = [record("sft", "t", s, v, 30.0) for s, v in sft.items()]
+    records += [record("grpo", "t", s, sft[s] + g, 30.0 - g) for s, g in gain.items()]
+    records += [record("random", "t", 3, 10.0, 0.0), record("random", "u", 0, 1.0, 0.0)]
+    own = {row["agent"]: row["metrics"]["chrf"] for row in summarise(records)["t"]}
+    assert own["grpo"][0] - own["grpo"][1] < own["sft"][0] + own["sft"][1]  # the agents' intervals overlap
+
+    rows = paired(records)
+    assert list(rows) == ["t"]  # task u has no sft
+    grpo, random = rows["t"]
+    assert grpo["agent"] == "grpo" and grpo["seeds"] == [0, 1, 2] and grpo["ahead"] == 3  # sft's seed 3 unpaired
+    assert grpo["differences"] == {"chrf": [5.0, 4.0, 6.0], "bleu": [-5.0, -4.0, -6.0]}
+    assert grpo["metrics"]["chrf"] == pytest.approx((5.0, 4.303 * 1.0 / np.sqrt(3)))
+    assert grpo["metrics"]["chrf"][0] - grpo["metrics"]["chrf"][1] > 0  # the paired interval clears zero
+    assert random["seeds"] == [3] and random["metrics"]["chrf"] == (-51.0, None) and random["ahead"] == 0
+
+    markdown = render_markdown(records)
+    assert "## Against sft, seed by seed" in markdown
+    assert "| grpo | +5.0 ± 2.5 | -5.0 ± 2.5 | 3 of 3 |" in markdown
+    assert "| random | -51.0 | -30.0 | 0 of 1 |" in markdown
+    assert "data-paired='t'" in render_html(records)
+    assert paired([r for r in records if r["agent"] != "sft"]) == {}
+    assert "Against sft" not in render_markdown([r for r in records if r["agent"] != "sft"])
 
 
 def _artifacts() -> Path:
