@@ -3,6 +3,7 @@
     python -m benchmarks.throughput.train [--num-envs 16] [--updates 6] [--device cpu] [--model tiny]
         [--no-peer] [--peak-tflops 989]
     python -m benchmarks.throughput.train --preset multi30k-ppo [--compare 977ef86] [--threads 1 2] [--repeats 3]
+        [--precision fp32 bf16] [--ranks 1 2]
 
 **Presets** (issue 14's settings, any RLHF trainer can run them): GPT-2 with 2 layers of 128 (4 heads, dropout 0,
 random init), a 4,096-id byte-level BPE trained on the first 2,000 Multi30k en-de pairs, those pairs as a
@@ -12,7 +13,9 @@ baseline (``group_size=8, n_epochs=1, kl_coef=0, vf_coef=0``). Each side runs in
 (``_train_worker.py``) whose ``PYTHONPATH`` is this checkout or, with ``--compare REV``, a ``git worktree`` of
 ``REV``, interleaved and repeated; printed: generated tokens/s (median and spread), the time split, the FLOP rate
 of the whole update and of the optimisation phase, and its utilisation of the matmul peak measured in the same run
-(a 2048x2048 matmul in fp32 and bf16). Needs ``../shared/data`` (or ``--data-dir``).
+(a 2048x2048 matmul in fp32 and bf16). ``--ranks 2`` also times this checkout as two ``torchrun`` data-parallel
+ranks sharing the threads (each with half the envs, half the minibatch and half the threads: the same update on
+the same cores). Needs ``../shared/data`` (or ``--data-dir``).
 
 Both train the same GPT-2 (``"tiny"`` by default) on TextGen-Translate-v0 (built-in corpus, 32-token cap, chrF
 reward, 4 epochs, one minibatch of all the episodes of a rollout). Ours: device rollouts with a KV cache, one-pass
@@ -140,11 +143,20 @@ def _worktree(commit: str) -> Path:
 
 
 def run_side(tree: Path, preset: dict[str, Any]) -> dict[str, Any]:
-    """One timed run of ``preset`` with the code of ``tree`` (a fresh interpreter)."""
+    """One timed run of ``preset`` with the code of ``tree``.
+
+    A fresh interpreter, or ``preset["ranks"]`` of them launched by ``torchrun``, each with its share of the threads.
+    """
     worker = Path(__file__).with_name("_train_worker.py")
+    ranks = preset.get("ranks", 1)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")])),
-           "OMP_NUM_THREADS": str(preset["threads"])}
-    result = subprocess.run([sys.executable, str(worker), json.dumps(preset)], env=env, capture_output=True,
+           "OMP_NUM_THREADS": str(max(1, preset["threads"] // ranks))}
+    launcher = [sys.executable]
+    if ranks > 1:
+        from benchmarks.throughput.distributed import _free_port
+
+        launcher += ["-m", "torch.distributed.run", "--nproc_per_node", str(ranks), "--master_port", str(_free_port())]
+    result = subprocess.run([*launcher, str(worker), json.dumps(preset)], env=env, capture_output=True,
                             text=True, check=False, timeout=1800)
     if result.returncode:
         raise RuntimeError(f"the timed run of {tree} failed:\n{result.stderr[-3000:]}")
@@ -155,27 +167,35 @@ def run_side(tree: Path, preset: dict[str, Any]) -> dict[str, Any]:
 
 
 def compare(preset_name: str, commit: str | None, threads: list[int], repeats: int, updates: int,
-            data_dir: Path, precisions: list[str] | None = None) -> None:
+            data_dir: Path, precisions: list[str] | None = None, ranks: list[int] | None = None) -> None:
     """Time ``preset_name`` with this checkout (and ``commit``), interleaved, ``repeats`` times per thread count.
 
     ``precisions``: this checkout's PPO ``precision`` settings to time (each a side of its own; an older commit
-    runs its only one).
+    runs its only one). ``ranks``: this checkout's data-parallel rank counts to time at each thread count that
+    they divide (each a side; ``torchrun``, the threads shared out; the older commit runs one process).
     """
     here = Path(__file__).resolve().parents[2]
-    sides = {f"this ({p})": (here, p) for p in precisions} if precisions else {"this checkout": (here, None)}
-    trees = dict(sides)
+    ranks = ranks or [1]
+    names = [f"{p}" for p in precisions] if precisions else [None]
+    trees: dict[str, tuple[Path, str | None, int]] = {}
+    for precision in names:
+        for count in ranks:
+            label = ", ".join(filter(None, [precision, f"{count} ranks" if count > 1 else None]))
+            trees[f"this ({label})" if label else "this checkout"] = (here, precision, count)
+    sides = list(trees)
     if commit:
-        trees[commit] = (_worktree(commit), None)
+        trees[commit] = (_worktree(commit), None, 1)
     work = Path(tempfile.mkdtemp(prefix="textgym-train-bench-"))
     for count in threads:
         peak = matmul_peak(count)
         preset = {**PRESETS[preset_name], "threads": count, "updates": updates, "data_dir": str(data_dir),
                   "work_dir": str(work)}
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+        timed = {name: side for name, side in trees.items() if count % side[2] == 0}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in timed}
         for _ in range(repeats):
-            for name, (tree, precision) in trees.items():
+            for name, (tree, precision, world) in timed.items():
                 ppo = {**preset["ppo"], **({"precision": precision} if precision else {})}
-                runs[name].append(run_side(tree, {**preset, "ppo": ppo}))
+                runs[name].append(run_side(tree, {**preset, "ppo": ppo, **({"ranks": world} if world > 1 else {})}))
         print(f"{preset_name}, {count} thread(s); matmul peak fp32 {peak['fp32']:.0f}, bf16 {peak['bf16']:.0f} "
               "GFLOP/s")
         medians = {}
@@ -193,7 +213,7 @@ def compare(preset_name: str, commit: str | None, threads: list[int], repeats: i
                   f"{split['optimise'] / total:.0%}; optimisation {train_rate:.1f} GFLOP/s = "
                   f"{train_rate / peak_used:.0%} of the {used} peak")
         if commit:
-            for name in sides:
+            for name in (side for side in sides if side in runs):
                 print(f"  {name} speed-up over {commit}: {medians[name] / medians[commit]:.2f}x")
 
 
@@ -261,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --preset: our rollout against model.generate on the same model and batch")
     parser.add_argument("--precision", nargs="+", choices=["auto", "fp32", "bf16"],
                         help="with --preset: this checkout's PPO precision(s), each timed as a side")
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1],
+                        help="with --preset: this checkout's data-parallel rank counts (torchrun), each a side, "
+                             "sharing the threads")
     parser.add_argument("--num-envs", type=int, default=16)
     parser.add_argument("--updates", type=int, default=6)
     parser.add_argument("--device", default="cpu")
@@ -272,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.preset:
         if args.data_dir is None:
             parser.error("--preset needs the Multi30k files: pass --data-dir (the shared data folder)")
+        unusable = [r for r in args.ranks if r < 1 or not any(t % r == 0 for t in args.threads)]
+        if unusable:
+            parser.error(f"--ranks {unusable}: each rank count must be >= 1 and divide one of --threads "
+                         f"{args.threads} (the ranks share the threads)")
         if args.generate:
             for count in args.threads:
                 rates = rollout_vs_generate(args.preset, count, args.repeats, args.data_dir)
@@ -279,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"steps and scoring included), model.generate {rates['generate']:,.0f}: "
                       f"{rates['ours'] / rates['generate']:.2f}x")
             return 0
-        compare(args.preset, args.compare, args.threads, args.repeats, args.updates, args.data_dir, args.precision)
+        compare(args.preset, args.compare, args.threads, args.repeats, args.updates, args.data_dir, args.precision,
+                args.ranks)
         return 0
     r = measure(args.num_envs, args.updates, args.device, args.model, args.peer, args.peak_tflops)
     print(f"{args.num_envs} envs, {args.model} GPT-2 ({r['params'] / 1e6:.1f}M params), {ENV_ID} (32-token cap), "

@@ -83,3 +83,22 @@ def test_a_timed_side_reports_the_precision_it_resolved_to(tmp_path):
                 for precision in ("auto", "fp32", "bf16")}
     assert {p: r["precision"] for p, r in resolved.items()} == {"auto": "fp32", "fp32": "fp32", "bf16": "bf16"}
     assert all(r["tokens_per_s"] > 0 and r["optimise_flops_per_s"] > 0 for r in resolved.values())
+
+
+@pytest.mark.slow
+def test_a_side_of_two_ranks_shares_the_preset_s_envs_minibatch_and_threads(tmp_path):
+    """Two torchrun ranks run the preset's update together: the envs split, every rank's tokens counted once."""
+    from benchmarks.throughput.train import PRESETS, run_side
+    data = shared_data("multi30k").parent
+    tiny = {**PRESETS["multi30k-ppo"], "pairs": 40, "vocab_size": 300, "num_envs": 4, "max_new_tokens": 4,
+            "threads": 2, "updates": 2, "data_dir": str(data), "work_dir": str(tmp_path)}
+    tiny["ppo"] = {**tiny["ppo"], "batch_size": 4, "precision": "fp32"}
+    here = Path(__file__).resolve().parents[2]
+    one, two = run_side(here, tiny), run_side(here, {**tiny, "ranks": 2})
+    assert (one["ranks"], two["ranks"]) == (1, 2)
+    # 4 episodes of up to 4 tokens an update, 2 timed updates: 32 tokens (fewer where a row samples EOS early). A
+    # rank alone has 2 of the envs, so at most 16: more than that is both ranks' tokens, counted once
+    assert 16 < one["tokens"] <= 32 and 16 < two["tokens"] <= 32
+    assert two["optimise_flops_per_s"] > 0 and two["flops_per_s"] > 0
+    with pytest.raises(RuntimeError, match="num_envs=5 does not split over 2 ranks"):
+        run_side(here, {**tiny, "num_envs": 5, "ranks": 2})
