@@ -117,7 +117,9 @@ def test_train_for_spends_the_seconds_training_and_scores_at_each_check():
         time.sleep(0.3)  # slow scoring must not eat into the training seconds
         return float(len(trainer.losses))
 
-    curve = trainer.train_for(0.3, 3, score)
+    # 0.5 s a check: a step of this model takes ~10 ms, so each check adds steps even on a loaded machine (at
+    # 0.1 s a check, one slow step could spend the next check's share and repeat the step count)
+    curve = trainer.train_for(1.5, 3, score)
     steps = [s for s, _ in curve]
     assert len(curve) == 3 and 0 < steps[0] < steps[1] < steps[2] == len(trainer.losses)
     assert [s for _, s in curve] == steps and modes == [False] * 3 and not policy.training
