@@ -176,7 +176,7 @@ def compare(preset_name: str, commit: str | None, threads: list[int], repeats: i
     """
     here = Path(__file__).resolve().parents[2]
     ranks = ranks or [1]
-    names = [f"{p}" for p in precisions] if precisions else [None]
+    names: list[str | None] = list(precisions) if precisions else [None]
     trees: dict[str, tuple[Path, str | None, int]] = {}
     for precision in names:
         for count in ranks:

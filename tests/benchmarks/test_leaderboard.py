@@ -350,16 +350,21 @@ def test_a_killed_run_picks_up_where_it_stopped(tmp_path, how):
 # -- the page ----------------------------------------------------------------------------------------------
 
 
+def _record(agent: str, task: str, seed: int, **scores: float) -> dict:
+    """A results record with only what the page reads: ``scores`` by metric, the first one primary."""
+    return {"agent": agent, "task": task, "seed": seed, "primary_metric": next(iter(scores)), "scores": scores,
+            "signatures": dict.fromkeys(scores, "sig"), "budget": {"trained_tokens": 0},
+            "tokens_per_s": {"train": None, "eval": 10.0}, "timing": {"wall_s": 1.0}, "curve": [], "suite": "s",
+            "suite_fingerprint": "f", "eval_episodes": 3, "eval_split": "test", "env_id": "E"}
+
+
 def test_mean_and_confidence_interval_and_ranks_with_ties():
     assert mean_ci([5.0]) == (5.0, None)
     mean, half = mean_ci([10.0, 12.0, 14.0, 16.0])
     assert mean == 13.0 and half == pytest.approx(3.182 * np.std([10, 12, 14, 16], ddof=1) / 2)
 
     def record(agent, seed, chrf):
-        return {"agent": agent, "task": "t", "seed": seed, "primary_metric": "chrf", "scores": {"chrf": chrf},
-                "signatures": {"chrf": "sig"}, "budget": {"trained_tokens": 0}, "tokens_per_s": {"train": None,
-                "eval": 10.0}, "timing": {"wall_s": 1.0}, "curve": [], "suite": "s", "suite_fingerprint": "f",
-                "eval_episodes": 3, "eval_split": "test", "env_id": "E"}
+        return _record(agent, "t", seed, chrf=chrf)
 
     records = [record("a", 0, 50.0), record("a", 1, 60.0), record("b", 0, 55.0), record("b", 1, 55.0),
                record("c", 0, 10.0)]
@@ -372,11 +377,7 @@ def test_mean_and_confidence_interval_and_ranks_with_ties():
 
 def test_agents_are_compared_with_sft_seed_by_seed_on_the_seeds_both_ran():
     def record(agent, task, seed, chrf, bleu):
-        return {"agent": agent, "task": task, "seed": seed, "primary_metric": "chrf",
-                "scores": {"chrf": chrf, "bleu": bleu}, "signatures": {"chrf": "sig", "bleu": "sig"},
-                "budget": {"trained_tokens": 0}, "tokens_per_s": {"train": None, "eval": 10.0},
-                "timing": {"wall_s": 1.0}, "curve": [], "suite": "s", "suite_fingerprint": "f", "eval_episodes": 3,
-                "eval_split": "test", "env_id": "E"}
+        return _record(agent, task, seed, chrf=chrf, bleu=bleu)
 
     # seeds move sft and grpo together: their own intervals overlap, the per-seed difference does not
     sft = {0: 65.0, 1: 59.0, 2: 60.0, 3: 61.0}
