@@ -80,7 +80,7 @@ def test_the_lowlabel_suite_supervises_on_400_examples_and_grpo_trains_on_every_
     monkeypatch.setattr(agents.sft, "sft_batch", lambda envs, index: drawn.append(index) or real(envs, index))
     agent = make_agent("grpo", context)
     assert drawn and max(int(i.max()) for i in drawn) < 400  # the warm start saw the label budget only
-    assert type(agent).__name__ == "GRPO" and agent.config.learning_rate == 1e-4
+    assert type(agent).__name__ == "GRPO" and agent.config.learning_rate == 2e-4
     agent.learn(300)
     assert agent.num_timesteps >= 300 and len(agent.env.examples) == 500  # RL draws from the whole split
     context.close()
