@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 
 import numpy as np
 import pytest
@@ -11,6 +12,12 @@ import pytest
 # Tests never reach a model or dataset hub: fail fast instead of retrying DNS for half a minute.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+# A shell starts a background job (`pytest &`, nohup, a script's `cmd &`) with SIGINT ignored, and a child process
+# inherits an ignored signal: the Ctrl-C tests' CLIs would then run to the end and exit 0. Children of the test
+# process get SIGINT's default disposition, as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
