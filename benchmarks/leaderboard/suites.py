@@ -252,7 +252,7 @@ SUITES: dict[str, Suite] = {
             # flat from 400k to 1.2M tokens). Version 3: code SFT 600k (at 200k it was still climbing steeply, at
             # 400k-800k it is flat at 78-82 pass@1), code RL 300k (GRPO levels off there), translate RL 2M and
             # GRPO at 2e-4 (translate still rose ~2 chrF per 500k at 2M; 2e-4 learns faster than 1e-4 on translate
-            # and dialogue and matches it on code); RESULTS
+            # and dialogue and is within 1.6 points of it on code); RESULTS
             tasks=_embedded(sft_tokens=(400_000, 300_000, 600_000), rl_tokens=(2_000_000, 1_000_000, 300_000)),
             # PPO's leave-one-out at textgym train's measured 3e-5 (benchmarks/RESULTS.md)
             agent_settings={"sft": {**_SFT, "labelled": 400},
