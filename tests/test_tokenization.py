@@ -115,3 +115,51 @@ def test_decode_responses_equals_batch_decode_and_respects_custom_decoders():
 
     shouting = Shouting(tokenizer_object=tokenizer.backend_tokenizer, eos_token=tokenizer.eos_token)
     assert decode_responses(shouting, sequences[-1:]) == ["DER MANN LIEST."]
+
+
+def test_split_digits_keeps_every_digit_a_token(tmp_path):
+    texts = [f"return x + {k}\nreturn x * {k % 7} + {k}\n" for k in range(1, 60)] * 20
+    plain = train_bpe_tokenizer(texts, tmp_path / "plain.json", vocab_size=400)
+    split = train_bpe_tokenizer(texts, tmp_path / "split.json", vocab_size=400, split_digits=True)
+
+    def pieces(tok, text):
+        return [tok.decode([i]) for i in tok(text, add_special_tokens=False)["input_ids"]]
+
+    assert " 13" in pieces(plain, "return x + 13")  # the plain BPE merges the number with its space
+    assert pieces(split, "return x + 13")[-3:] == [" ", "1", "3"]
+    assert not [t for t in split.get_vocab() if sum(c.isnumeric() for c in split.convert_tokens_to_string([t])) > 1]
+    for text in ("x = 1234567890", "٣٤ ½ ²3 naïve — 東京 🙂\n\t42"):
+        assert split.decode(split(text, add_special_tokens=False)["input_ids"]) == text
+
+
+@pytest.mark.slow  # trains the code task's digit-split BPE in the session's fresh cache (~6 s)
+def test_code_env_with_split_digits_spells_its_references_digit_by_digit():
+    env = gym.make("TextGen-Code-v0", split_digits=True)
+    tokenizer = env.unwrapped.tokenizer
+    assert tokenizer.get_vocab() != gym.make("TextGen-Code-v0").unwrapped.tokenizer.get_vocab()
+    numbers = 0
+    for seed in range(20):
+        env.reset(seed=seed)
+        actions = env.unwrapped.reference_actions()
+        pieces = [tokenizer.decode([a]) for a in actions]
+        assert all(len(p) == 1 for p in pieces if any(c.isdigit() for c in p))
+        numbers += sum(p.isdigit() for p in pieces)
+        for a in actions:
+            *_, terminated, _, info = env.step(a)
+        assert terminated and info["score"] == 1.0
+    assert numbers >= 10  # the references hold constants, and every digit of them is a token
+    vector = gym.make_vec("TextGen-Code-v0", num_envs=2, split_digits=True)  # the vector env's episode takes it too
+    assert vector.tokenizer.get_vocab() == tokenizer.get_vocab()
+    vector.close()
+
+
+def test_split_digits_refusals():
+    tokenizer = build_tokenizer(make_task("translate"))
+    with pytest.raises(InvalidArgumentError, match=r"split_digits=True shapes the task's default BPE tokenizer "
+                                                   rf"\(tokenizer=None\), but tokenizer={type(tokenizer).__name__} "
+                                                   "was given"):
+        gym.make("TextGen-Translate-v0", tokenizer=tokenizer, split_digits=True)
+    with pytest.raises(InvalidArgumentError, match=r"but tokenizer='gpt2' was given, whose pre-tokenizer is its own"):
+        gym.make("TextGen-Translate-v0", tokenizer="gpt2", split_digits=True)
+    with pytest.raises(InvalidArgumentError, match=r"Expected split_digits to be True or False, got 'yes' \(str\)"):
+        gym.make("TextGen-Translate-v0", split_digits="yes")

@@ -2,7 +2,9 @@
 
 The default is a byte-level BPE (``tokenizers``) trained on the task's training texts. Byte-level BPE
 round-trips any UTF-8 text exactly (decode(encode(x)) == x), which the environment relies on: feeding
-the reference's tokens must reproduce the reference string. Trained tokenizers are cached as JSON under
+the reference's tokens must reproduce the reference string. With ``split_digits`` every digit is a
+token of its own (numbers are never merged, as in Llama's tokenizer), so any number is made of ten tokens that
+every corpus with numbers trains. Trained tokenizers are cached as JSON under
 :func:`cache_dir` keyed by the task's fingerprint, so a second ``gym.make`` loads in milliseconds.
 """
 
@@ -15,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textgym.error import TokenizerError, check_int
+from textgym.error import InvalidArgumentError, TokenizerError, check_bool, check_int
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -62,17 +64,24 @@ def _wrap(path: Path) -> PreTrainedTokenizerBase:
     return PreTrainedTokenizerFast(tokenizer_file=str(path), clean_up_tokenization_spaces=False, **SPECIAL_TOKENS)
 
 
-def train_bpe_tokenizer(texts: Iterable[str], path: str | os.PathLike[str], vocab_size: int = DEFAULT_VOCAB_SIZE
-                        ) -> PreTrainedTokenizerBase:
+def train_bpe_tokenizer(texts: Iterable[str], path: str | os.PathLike[str], vocab_size: int = DEFAULT_VOCAB_SIZE,
+                        split_digits: bool = False) -> PreTrainedTokenizerBase:
     """Train a byte-level BPE tokenizer on ``texts``, write its JSON to ``path`` and return it wrapped.
 
-    Deterministic: the same texts in the same order give a byte-identical file.
+    Deterministic: the same texts in the same order give a byte-identical file. ``split_digits``: each digit
+    (and each other Unicode numeric character, ``٣`` or ``½``) is pre-tokenized alone, so no merge ever joins
+    digits: ``" 13"`` is ``" "``, ``"1"``, ``"3"``. A task whose answers hold constants (the code task's
+    ``return x + 13``) then never needs a number token that a small label budget did not happen to contain
+    (``benchmarks/RESULTS.md``, label budget).
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     check_int("vocab_size", vocab_size, minimum=300, unit=" (256 byte symbols + specials)")
+    check_bool("split_digits", split_digits)
     tokenizer = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+                               if split_digits else byte_level)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -91,31 +100,43 @@ def train_bpe_tokenizer(texts: Iterable[str], path: str | os.PathLike[str], voca
     return _wrap(path)
 
 
-def build_tokenizer(task: Task, vocab_size: int = DEFAULT_VOCAB_SIZE, directory: str | os.PathLike[str] | None = None
-                    ) -> PreTrainedTokenizerBase:
+def build_tokenizer(task: Task, vocab_size: int = DEFAULT_VOCAB_SIZE, directory: str | os.PathLike[str] | None = None,
+                    split_digits: bool = False) -> PreTrainedTokenizerBase:
     """The default tokenizer of ``task``: loaded from the cache, or trained on its texts and cached."""
-    key = hashlib.sha256(f"{task.tokenizer_fingerprint()}|bpe|{vocab_size}".encode()).hexdigest()[:20]
+    check_bool("split_digits", split_digits)
+    # the key of the plain BPE is what it was before split_digits existed, so its cached files stay valid
+    variant = "|digits" if split_digits else ""
+    key = hashlib.sha256(f"{task.tokenizer_fingerprint()}|bpe|{vocab_size}{variant}".encode()).hexdigest()[:20]
     path = Path(directory or cache_dir()) / "tokenizers" / f"{task.name}-{key}.json"
     if path.is_file():
         return _wrap(path)
-    return train_bpe_tokenizer(task.tokenizer_texts(), path, vocab_size)
+    return train_bpe_tokenizer(task.tokenizer_texts(), path, vocab_size, split_digits=split_digits)
 
 
-def load_tokenizer(spec: Any, task: Task) -> PreTrainedTokenizerBase:
+def load_tokenizer(spec: Any, task: Task, split_digits: bool = False) -> PreTrainedTokenizerBase:
     """Resolve the env's ``tokenizer`` argument.
 
     Args:
         spec: ``None`` (the task's default BPE), a Hugging Face tokenizer instance, or a name or local
             path for ``transformers.AutoTokenizer.from_pretrained``.
         task: The task whose texts train the default tokenizer.
+        split_digits: The default BPE keeps every digit a token of its own (``spec=None`` only: a given
+            tokenizer has its own rules).
 
     Raises:
         TokenizerError: if the tokenizer cannot be loaded or has no EOS token.
+        InvalidArgumentError: if ``split_digits`` is not a bool, or is True with a tokenizer given.
     """
     from transformers import PreTrainedTokenizerBase
 
+    if check_bool("split_digits", split_digits) and spec is not None:
+        given = repr(str(spec)) if isinstance(spec, (str, os.PathLike)) else type(spec).__name__
+        raise InvalidArgumentError(
+            f"split_digits=True shapes the task's default BPE tokenizer (tokenizer=None), but tokenizer={given} "
+            "was given, whose pre-tokenizer is its own. Pass tokenizer=None, or drop split_digits."
+        )
     if spec is None:
-        tokenizer = build_tokenizer(task)
+        tokenizer = build_tokenizer(task, split_digits=split_digits)
     elif isinstance(spec, PreTrainedTokenizerBase):
         tokenizer = spec
     elif isinstance(spec, (str, os.PathLike)):

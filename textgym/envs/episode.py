@@ -75,6 +75,8 @@ class Episode:
         split: ``"train"``, ``"validation"`` or ``"test"``.
         tokenizer: ``None`` for the task's default BPE tokenizer, or a Hugging Face tokenizer (name, path,
             instance).
+        split_digits: The default BPE tokenizer keeps every digit a token of its own (no merged numbers, as in
+            Llama's tokenizer); only with ``tokenizer=None``.
         max_prompt_tokens: ``P``, the prompt cells of an observation.
         max_new_tokens: ``T``, the response cells; an episode ends after ``T`` tokens at the latest.
         reward_mode: ``"sparse"`` or ``"dense"``.
@@ -92,9 +94,10 @@ class Episode:
     """
 
     def __init__(self, task: str | Task = "translate", *, split: str = "train", tokenizer: Any = None,
-                 max_prompt_tokens: int = 80, max_new_tokens: int = 64, reward_mode: str = "sparse",
-                 reward: str = "task", info_metrics: bool = True, prompt_format: str = "plain",
-                 system_prompt: str | None = None, stop_token_ids: Sequence[int] | None = None,
+                 split_digits: bool = False, max_prompt_tokens: int = 80, max_new_tokens: int = 64,
+                 reward_mode: str = "sparse", reward: str = "task", info_metrics: bool = True,
+                 prompt_format: str = "plain", system_prompt: str | None = None,
+                 stop_token_ids: Sequence[int] | None = None,
                  **task_kwargs: Any) -> None:
         if reward_mode not in REWARD_MODES:
             raise InvalidArgumentError(
@@ -122,7 +125,7 @@ class Episode:
             self.task = make_task(task, **task_kwargs)
         self.split = check_split(split, self.task.splits)
         self.reward_mode, self.reward, self.info_metrics = reward_mode, reward, bool(info_metrics)
-        self.tokenizer = load_tokenizer(tokenizer, self.task)
+        self.tokenizer = load_tokenizer(tokenizer, self.task, split_digits=split_digits)
         if prompt_format == "chat" and not getattr(self.tokenizer, "chat_template", None):
             raise TokenizerError(
                 f"prompt_format='chat' needs a tokenizer with a chat template; {type(self.tokenizer).__name__} "

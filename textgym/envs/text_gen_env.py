@@ -75,6 +75,9 @@ class TextGenEnv(gym.Env[ObsType, np.int64]):
     - ``split``: ``"train"`` (default), ``"validation"`` or ``"test"``.
     - ``tokenizer``: ``None`` for the task's default BPE tokenizer, or a Hugging Face tokenizer (name,
       local path or instance).
+    - ``split_digits``: the default BPE tokenizer keeps every digit a token of its own, so numbers are never
+      merged (default False; with ``tokenizer=None`` only). A small label budget then still trains every token a
+      constant is made of (the code task's ``return x + 13``).
     - ``max_prompt_tokens`` (default 80), ``max_new_tokens`` (default 64).
     - ``reward_mode``: ``"sparse"`` or ``"dense"``.
     - ``reward``: ``"task"`` (the task's scorer, default) or ``"token_bleu"``.
