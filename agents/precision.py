@@ -3,7 +3,7 @@
 ``precision="auto"`` takes bf16 on CUDA devices that support it, else fp32 with a one-line note. Only the forwards
 run under autocast (rollout, re-scoring, training); log-softmax, losses, the parameters and the optimizer state stay
 in fp32 (the callers upcast logits and values before any loss). ``"bf16"`` forces it, on a CPU too (emulated and slow
-where the CPU lacks AVX-512 BF16 or AMX, see :func:`bf16_supported`); ``"fp32"`` turns it off.
+where the CPU lacks AVX-512 BF16 or AMX, see :func:`bf16_supported`, with a warning); ``"fp32"`` turns it off.
 
 **Why "auto" stays fp32 on CPUs that have bf16** (measured, ``benchmarks/RESULTS.md``): with the attention as bf16
 matmuls around a float32 softmax (:func:`agents.policy.use_cpu_attention`) and the log-probs in chunks, a PPO update
@@ -52,7 +52,15 @@ def resolve_precision(precision: str, device: torch.device | str) -> torch.dtype
     device = torch.device(device)
     if precision == "fp32":
         return None
-    if precision == "bf16" or (device.type == "cuda" and bf16_supported(device)):
+    if precision == "bf16":
+        if device.type == "cpu" and not bf16_supported(device):
+            # an AVX2-only CPU runs bf16 matmuls in a fallback kernel: 1.3 GFLOP/s against fp32's 82 (AMD Zen 3,
+            # 1 thread, benchmarks/RESULTS.md); honour the explicit choice, but say so
+            warnings.warn("precision='bf16': this CPU has no native bf16 (AVX-512 BF16 or AMX), so bf16 matmuls "
+                          "are emulated, about 60x slower than fp32 on an AVX2 CPU. Pass precision='auto' or 'fp32'.",
+                          RuntimeWarning, stacklevel=3)
+        return torch.bfloat16
+    if device.type == "cuda" and bf16_supported(device):
         return torch.bfloat16
     if device.type == "cuda":
         warnings.warn(f"precision='auto': {device} has no native bf16; training in fp32.", RuntimeWarning,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import gymnasium as gym
 import pytest
 import torch
@@ -15,9 +17,21 @@ from textgym.error import InvalidArgumentError
 ENV_KWARGS = {"difficulty": 1, "max_new_tokens": 6, "num_examples": {"train": 20}}
 
 
+def test_forced_bf16_on_a_cpu_without_native_bf16_says_it_is_emulated(monkeypatch):
+    import agents.precision
+
+    monkeypatch.setattr(agents.precision, "bf16_supported", lambda device: False)
+    with pytest.warns(RuntimeWarning, match=r"precision='bf16': this CPU has no native bf16 .* emulated"):
+        assert resolve_precision("bf16", "cpu") is torch.bfloat16  # the explicit choice is kept
+    monkeypatch.setattr(agents.precision, "bf16_supported", lambda device: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_precision("bf16", "cpu") is torch.bfloat16
+
+
 def test_auto_is_fp32_on_the_cpu_and_bad_names_are_refused():
     assert resolve_precision("auto", "cpu") is None  # measured slower on CPUs at these sizes (agents.precision)
-    assert resolve_precision("fp32", "cpu") is None and resolve_precision("bf16", "cpu") is torch.bfloat16
+    assert resolve_precision("fp32", "cpu") is None
     with pytest.raises(InvalidArgumentError, match=r"Unknown precision 'bf15'. Did you mean 'bf16'\?"):
         resolve_precision("bf15", "cpu")
     with pytest.raises(InvalidArgumentError, match=r"Unknown precision 'fp16'"):
