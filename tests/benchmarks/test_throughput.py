@@ -71,6 +71,15 @@ def test_flop_counter_counts_forward_and_training_positions():
     assert counter.flops() == 2 * (counter.trunk * 15 + counter.head * 3)
 
 
+def test_the_matmul_peak_times_only_the_precisions_asked_for():
+    from benchmarks.throughput.train import matmul_peak
+
+    fp32 = matmul_peak(1, size=128, repeats=2, precisions=("fp32",))
+    assert list(fp32) == ["fp32"] and fp32["fp32"] > 0  # no emulated bf16 products on a CPU without bf16
+    both = matmul_peak(1, size=64, repeats=1)
+    assert list(both) == ["fp32", "bf16"] and min(both.values()) > 0
+
+
 @pytest.mark.slow
 def test_a_timed_side_reports_the_precision_it_resolved_to(tmp_path):
     """The MFU is against the peak of what ran: "auto" is fp32 on a CPU, so its peak is the fp32 one."""
