@@ -134,9 +134,10 @@ def test_split_digits_keeps_every_digit_a_token(tmp_path):
 
 @pytest.mark.slow  # trains the code task's digit-split BPE in the session's fresh cache (~6 s)
 def test_code_env_with_split_digits_spells_its_references_digit_by_digit():
-    env = gym.make("TextGen-Code-v0", split_digits=True)
+    env, plain = gym.make("TextGen-Code-v0", split_digits=True), gym.make("TextGen-Code-v0")
     tokenizer = env.unwrapped.tokenizer
-    assert tokenizer.get_vocab() != gym.make("TextGen-Code-v0").unwrapped.tokenizer.get_vocab()
+    assert tokenizer.get_vocab() != plain.unwrapped.tokenizer.get_vocab()
+    plain.close()
     numbers = 0
     for seed in range(20):
         env.reset(seed=seed)
@@ -148,6 +149,7 @@ def test_code_env_with_split_digits_spells_its_references_digit_by_digit():
             *_, terminated, _, info = env.step(a)
         assert terminated and info["score"] == 1.0
     assert numbers >= 10  # the references hold constants, and every digit of them is a token
+    env.close()
     vector = gym.make_vec("TextGen-Code-v0", num_envs=2, split_digits=True)  # the vector env's episode takes it too
     assert vector.tokenizer.get_vocab() == tokenizer.get_vocab()
     vector.close()
